@@ -1,0 +1,30 @@
+# `make train` and `make test` create (or reuse) .venv and install drlab into it.
+PYTHON ?= python3
+VENV   ?= .venv
+# CPU build by default; GPU users: make TORCH="torch" (or install a CUDA torch into .venv first).
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.drlab-installed
+
+.PHONY: install train test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/drlab train dqn CartPole-v1
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/presets.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,254 @@
+"""DQN and its variants (seed 004): online, uniform replay, and two kinds of prioritized replay.
+
+Variants are settings of one algorithm:
+  replay = "online"          one update on the transitions just collected, no buffer (seed section 2)
+  replay = "uniform"         experience replay from a ring buffer (seed section 3)
+  replay = "symlog-softmax"  the seed's prioritized replay: softmax(symlog |TD|), sorted eviction (section 4)
+  replay = "per"             proportional PER with a sum tree and importance weights (Schaul et al. 2016)
+plus a target network (hard or Polyak; none when target_update_interval = 0), double DQN,
+Huber or MSE loss and the seed's optional penalty on |Q(s, a)|.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
+from drlab.buffers.replay import Batch, ReplayBuffer
+from drlab.config import RunConfig, in_unit_interval, non_negative, positive
+from drlab.envs import check_discrete_actions, check_vector_observations
+from drlab.errors import DrlabError
+from drlab.nets import adam, clip_grad_norm, mlp
+
+VARIANTS = {
+    "online": "one gradient step on each new transition, no replay (seed 004 section 2)",
+    "uniform": "uniform experience replay + target network (seed 004 section 3)",
+    "symlog-softmax": "the seed's prioritized replay: softmax(symlog|TD|), sorted eviction (seed 004 section 4)",
+    "per": "proportional prioritized replay, sum tree, importance weights (Schaul et al. 2016)",
+}
+
+
+@dataclass
+class Config(RunConfig):
+    replay: Literal["online", "uniform", "symlog-softmax", "per"] = "uniform"
+    """Replay variant (see `drlab list`)."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Hidden layer sizes of the Q network."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Environment steps before the first update."""
+    train_freq: int = 1
+    """Environment steps between updates."""
+    gradient_steps: int = 1
+    """Gradient steps per update."""
+    target_update_interval: int = 500
+    """Environment steps between target-network updates (0: no target network)."""
+    tau: float = 1.0
+    """Target update rate: 1 copies the weights, < 1 is Polyak averaging."""
+    double_dqn: bool = False
+    """Pick the next action with the online network, value it with the target network."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss."""
+    q_penalty: float = 0.0
+    """Weight of the seed's penalty on |Q(s, a)|."""
+    max_grad_norm: float = 10.0
+    """Gradient-norm clip (0 disables clipping; the norm is logged either way)."""
+    eps_start: float = 1.0
+    """Initial epsilon of epsilon-greedy exploration."""
+    eps_end: float = 0.05
+    """Final epsilon (also used for stochastic evaluation)."""
+    exploration_fraction: float = 0.2
+    """Fraction of total_steps over which epsilon decays linearly."""
+    per_alpha: float = 0.6
+    """PER: priority exponent."""
+    per_beta: float = 0.4
+    """PER: initial importance-weight exponent, annealed linearly to 1."""
+    per_eps: float = 1e-6
+    """PER: added to |TD| so that no priority is zero."""
+    sort_interval: int = 1_000
+    """symlog-softmax: transitions added between sorts of the buffer by priority."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "lr", "batch_size", "buffer_size", "train_freq", "gradient_steps", "tau", "sort_interval")
+        non_negative(self, "learning_starts", "target_update_interval", "q_penalty", "max_grad_norm", "per_alpha", "per_eps")
+        in_unit_interval(self, "gamma", "tau", "eps_start", "eps_end", "exploration_fraction", "per_beta")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
+        if self.replay != "online" and self.batch_size > self.buffer_size:
+            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+
+
+def check_env(cfg: Config, envs) -> None:
+    check_discrete_actions("dqn", cfg.env_id, envs)
+    check_vector_observations("dqn", cfg.env_id, envs)
+
+
+class QAgent:
+    """Acts from a Q network: greedy (argmax) or epsilon-greedy, batched over envs."""
+
+    def __init__(self, q_net: nn.Module, num_actions: int, device: torch.device, epsilon: float, seed: int):
+        self.q_net, self.num_actions, self.device = q_net, num_actions, device
+        self.epsilon = epsilon  # for act(greedy=False)
+        self.rng = np.random.default_rng(seed)
+
+    @torch.inference_mode()
+    def q_values(self, obs: np.ndarray) -> torch.Tensor:
+        return self.q_net(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+
+    def act(self, obs: np.ndarray, greedy: bool = True, epsilon: float | None = None, rng=None) -> np.ndarray:
+        actions = self.q_values(obs).argmax(dim=1).cpu().numpy()
+        if greedy:
+            return actions
+        rng = self.rng if rng is None else rng
+        eps = self.epsilon if epsilon is None else epsilon
+        explore = rng.random(len(actions)) < eps
+        return np.where(explore, rng.integers(0, self.num_actions, len(actions)), actions)
+
+    def state_dict(self) -> dict:
+        return self.q_net.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q_net.load_state_dict(state)
+
+
+def make_agent(cfg: Config, obs_space, action_space, device: torch.device) -> QAgent:
+    q_net = mlp(int(np.prod(obs_space.shape)), tuple(cfg.hidden), int(action_space.n)).to(device)
+    return QAgent(q_net, int(action_space.n), device, cfg.eps_end, cfg.seed)
+
+
+# ---- the loss ---------------------------------------------------------------------------------
+
+def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config):
+    """TD loss on a batch. Returns (loss, td_errors, metrics); td_errors feed the priorities."""
+    n = batch.obs.shape[0]
+    if cfg.double_dqn:  # one forward pass for s and s': per-call overhead dominates small nets
+        q_both = q_net(torch.cat([batch.obs, batch.next_obs]))
+        q, next_q_online = q_both[:n], q_both[n:].detach()
+    else:
+        q = q_net(batch.obs)
+    q_sa = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+    with torch.no_grad():
+        next_q = target_net(batch.next_obs)
+        if cfg.double_dqn:
+            next_v = next_q.gather(1, next_q_online.argmax(1, keepdim=True)).squeeze(1)
+        else:
+            next_v = next_q.max(1).values
+        # Terminated: no future. Truncated transitions are stored as not terminated and bootstrap.
+        target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * next_v
+    td = target - q_sa
+    if cfg.loss == "huber":
+        per_sample = F.huber_loss(q_sa, target, reduction="none")
+    else:
+        per_sample = td.pow(2)
+    loss = (batch.weights * per_sample).mean()  # importance weights on every loss path
+    if cfg.q_penalty:
+        loss = loss + cfg.q_penalty * q_sa.abs().mean()
+    metrics = {"loss": loss.detach(), "q_mean": q_sa.detach().mean(), "td_error_abs": td.detach().abs().mean()}
+    return loss, td, metrics
+
+
+# ---- the learner: networks, optimizer, buffer --------------------------------------------------
+
+class Learner:
+    def __init__(self, cfg: Config, agent: QAgent, obs_space, rng: np.random.Generator):
+        self.cfg, self.agent, self.rng = cfg, agent, rng
+        self.q_net = agent.q_net
+        # Without a target network (the seed's online DQN) targets come from the online net itself.
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False) if cfg.target_update_interval else self.q_net
+        self.params = list(self.q_net.parameters())
+        self.optimizer = adam(self.params, cfg.lr)
+        capacity = cfg.num_envs if cfg.replay == "online" else cfg.buffer_size
+        args = (capacity, obs_space.shape, np.float32, agent.device)
+        if cfg.replay == "per":
+            self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps)
+        elif cfg.replay == "symlog-softmax":
+            self.buffer = SymlogSoftmaxReplayBuffer(*args, sort_interval=cfg.sort_interval)
+        else:
+            self.buffer = ReplayBuffer(*args)
+
+    def update(self, batch: Batch) -> dict:
+        loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["grad_norm"] = clip_grad_norm(self.params, self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.buffer.update_priorities(batch.indices, td.detach().cpu().numpy())
+        return metrics
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        if self.target_net is self.q_net:
+            return
+        for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
+            target.lerp_(online, self.cfg.tau)
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "target": self.target_net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.target_net.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+
+
+def make_learner(cfg: Config, agent: QAgent, obs_space, action_space, rng) -> Learner:
+    return Learner(cfg, agent, obs_space, rng)
+
+
+def epsilon_at(cfg: Config, step: int) -> float:
+    decay_steps = max(1, int(cfg.exploration_fraction * cfg.total_steps))
+    return cfg.eps_end + (cfg.eps_start - cfg.eps_end) * max(0.0, 1.0 - step / decay_steps)
+
+
+def crossings(before: int, after: int, interval: int) -> int:
+    """How many multiples of ``interval`` lie in (before, after]."""
+    return after // interval - before // interval
+
+
+# ---- the training loop ------------------------------------------------------------------------
+
+def train_loop(run, learner: Learner) -> None:
+    cfg, buffer, rng = run.cfg, learner.buffer, run.rng
+    obs = run.reset_envs()
+    prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    while run.running():
+        epsilon = epsilon_at(cfg, run.step)
+        actions = learner.agent.act(obs, greedy=False, epsilon=epsilon, rng=rng)
+
+        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        done = terminated | truncated
+        valid = ~prev_done  # the autoreset step after an episode end is not a transition
+        run.record_episodes(rewards, done, valid)
+
+        slots = buffer.add(obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid])
+
+        before, after = run.step, run.step + cfg.num_envs
+        metrics = {}
+        if after > cfg.learning_starts and len(slots) and cfg.replay == "online":
+            metrics = learner.update(buffer.gather(slots))
+        elif after > cfg.learning_starts and len(buffer) >= cfg.batch_size:
+            beta = cfg.per_beta + (1.0 - cfg.per_beta) * min(1.0, after / cfg.total_steps)
+            for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
+                metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta))
+        if cfg.target_update_interval and crossings(before, after, cfg.target_update_interval):
+            learner.update_target()
+
+        obs, prev_done = next_obs, done
+        run.end_step(cfg.num_envs, {**metrics, "epsilon": epsilon})

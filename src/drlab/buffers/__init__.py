@@ -1,0 +1,1 @@
+"""Replay buffers (uniform ring, sum-tree PER, the seed's symlog-softmax) and rollout storage."""

@@ -1,0 +1,174 @@
+"""Prioritized replay: proportional PER over a sum tree, and the seed notebook's symlog-softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from drlab.buffers.replay import Batch, ReplayBuffer
+
+
+class SumTree:
+    """Binary tree whose leaves hold non-negative priorities and whose nodes hold their sums.
+
+    Vectorized: ``update`` and ``find`` take whole batches and walk the tree level by level with
+    NumPy, so a batch costs O(batch * log capacity) array work and no Python loop per item.
+    Node 1 is the root; the leaves of slots 0..capacity-1 are nodes leaf_base..leaf_base+capacity-1.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.leaf_base = 1 << max(0, (self.capacity - 1).bit_length())
+        self.nodes = np.zeros(2 * self.leaf_base, dtype=np.float64)
+
+    @property
+    def total(self) -> float:
+        return float(self.nodes[1])
+
+    def get(self, slots: np.ndarray) -> np.ndarray:
+        return self.nodes[self.leaf_base + np.asarray(slots)]
+
+    def update(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        """Set the priorities of ``slots`` (for a repeated slot the last value wins)."""
+        nodes = self.leaf_base + np.asarray(slots, dtype=np.int64)
+        self.nodes[nodes] = priorities
+        nodes = np.unique(nodes // 2)
+        while nodes[0] >= 1:
+            self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
+            if nodes[0] == 1:
+                break
+            nodes = np.unique(nodes // 2)
+
+    def find(self, prefix_sums: np.ndarray) -> np.ndarray:
+        """For each value v in [0, total), the slot i with cumsum[i-1] <= v < cumsum[i]."""
+        values = np.asarray(prefix_sums, dtype=np.float64).copy()
+        nodes = np.ones(len(values), dtype=np.int64)
+        while nodes[0] < self.leaf_base:
+            left = self.nodes[2 * nodes]
+            # Never step into an empty right subtree: guards against v == total from rounding.
+            go_right = (values >= left) & (self.nodes[2 * nodes + 1] > 0)
+            values -= np.where(go_right, left, 0.0)
+            nodes = 2 * nodes + go_right
+        return nodes - self.leaf_base
+
+    def state_dict(self) -> dict:
+        return {"nodes": torch.from_numpy(self.nodes.copy())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.nodes[:] = state["nodes"].numpy()
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al. 2016).
+
+    P(i) = p_i / sum_k p_k with p_i = (|delta_i| + eps)^alpha; new transitions get the largest
+    priority seen so far, so each is replayed at least about once. Sampling is stratified (one
+    draw per equal slice of the total). Importance weights w_i = (N P(i))^-beta are divided by
+    the largest weight any stored transition could get, (N min_k P(k))^-beta, so they are <= 1.
+    """
+
+    def __init__(self, capacity, obs_shape, obs_dtype, device, alpha: float = 0.6, eps: float = 1e-6):
+        super().__init__(capacity, obs_shape, obs_dtype, device)
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.tree = SumTree(self.capacity)
+        self.max_priority = 1.0
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
+        slots = super().add(obs, actions, rewards, next_obs, terminated)
+        self.tree.update(slots, np.full(len(slots), self.max_priority))
+        return slots
+
+    def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
+        total = self.tree.total
+        segment = total / batch_size
+        prefix = (np.arange(batch_size) + rng.random(batch_size)) * segment
+        indices = np.minimum(self.tree.find(prefix), self.size - 1)
+        probs = self.tree.get(indices) / total
+        min_prob = self.tree.get(np.arange(self.size)).min() / total
+        weights = (probs / min_prob) ** (-beta)  # == (N P(i))^-beta / (N min P)^-beta
+        return self.gather(indices, weights)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        priorities = (np.abs(td_errors) + self.eps) ** self.alpha
+        self.tree.update(indices, priorities)
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "tree": self.tree.state_dict(), "max_priority": self.max_priority}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.tree.load_state_dict(state["tree"])
+        self.max_priority = float(state["max_priority"])
+
+
+def symlog(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max())
+    return z / z.sum()
+
+
+class SymlogSoftmaxReplayBuffer(ReplayBuffer):
+    """The seed notebook's prioritized replay (seminar 4, section 4).
+
+    Priority is |TD error|; a batch is drawn (with replacement) from softmax(symlog(priorities)).
+    Every ``sort_interval`` additions the stored transitions are sorted by priority, lowest
+    first, and writing restarts at slot 0 once the buffer is full, so new transitions evict the
+    lowest-priority ones instead of the oldest. No importance weights (the notebook has none).
+
+    Since symlog(p) = log(1 + p) for p >= 0, the sampling probability is (1 + p_i) / sum(1 + p):
+    a flattened proportional scheme that never starves a transition.
+    """
+
+    def __init__(self, capacity, obs_shape, obs_dtype, device, sort_interval: int = 1000):
+        super().__init__(capacity, obs_shape, obs_dtype, device)
+        self.priorities = np.zeros(self.capacity, dtype=np.float64)
+        self.max_priority = 1.0
+        self.sort_interval = int(sort_interval)
+        self.added_since_sort = 0
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
+        slots = super().add(obs, actions, rewards, next_obs, terminated)
+        self.priorities[slots] = self.max_priority
+        self.added_since_sort += len(slots)
+        if self.added_since_sort >= self.sort_interval:
+            self.sort()
+        return slots
+
+    def probabilities(self) -> np.ndarray:
+        return softmax(symlog(self.priorities[: self.size]))
+
+    def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
+        indices = rng.choice(self.size, size=batch_size, p=self.probabilities())
+        return self.gather(indices)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        self.priorities[indices] = np.abs(td_errors)
+        self.max_priority = max(self.max_priority, float(np.abs(td_errors).max()))
+
+    def sort(self) -> None:
+        """Order the stored transitions by priority, lowest first; when full, overwrite from slot 0."""
+        order = np.argsort(self.priorities[: self.size], kind="stable")
+        for name in (*self.ARRAYS, "priorities"):
+            array = getattr(self, name)
+            array[: self.size] = array[order]
+        if self.size == self.capacity:
+            self.pos = 0
+        self.added_since_sort = 0
+
+    def state_dict(self) -> dict:
+        return {
+            **super().state_dict(),
+            "priorities": torch.from_numpy(self.priorities[: self.size].copy()),
+            "max_priority": self.max_priority,
+            "added_since_sort": self.added_since_sort,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.priorities[: self.size] = state["priorities"].numpy()
+        self.max_priority = float(state["max_priority"])
+        self.added_since_sort = int(state["added_since_sort"])

@@ -1,0 +1,178 @@
+"""The `drlab` command: train | eval | record | plot | resume | list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from drlab.errors import DrlabError
+
+USAGE = """\
+drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [hyperparameter flags]
+drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
+drlab record RUN_DIR [--out FILE.mp4] [--stochastic]
+drlab plot RUN_DIR... [--out FILE.png]
+drlab resume RUN_DIR
+drlab list
+
+`drlab train ALGO ENV_ID --help` lists every hyperparameter with the preset's value."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2)."""
+
+    def error(self, message):
+        raise DrlabError(f"{message} (see `{self.prog} --help`)")
+
+
+def cmd_train(argv: list[str]) -> int:
+    import tyro
+
+    from drlab.algos import get_algo
+    from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
+    from drlab.envs import env_spec
+    from drlab.train import train_config
+
+    head = OneLineParser(prog="drlab train", add_help=False)
+    head.add_argument("algo")
+    head.add_argument("env_id")
+    head.add_argument("--preset", default=DEFAULT_PRESET)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    known, rest = head.parse_known_args(argv)
+    module = get_algo(known.algo)
+    env_spec(known.env_id)  # unknown env / missing optional dependency: one line, before anything else
+    defaults = build_config(module.Config, known.env_id, preset_overrides(known.algo, known.env_id, known.preset))
+    cfg = tyro.cli(module.Config, default=defaults, args=rest,
+                   prog=f"drlab train {known.algo} {known.env_id}",
+                   description=f"{known.algo} on {known.env_id}, preset '{known.preset}'.")
+    cfg.env_id = known.env_id
+    result = train_config(known.algo, cfg)
+    return report(result)
+
+
+def report(result) -> int:
+    if result.interrupted:
+        print(f"interrupted; checkpoint saved in {result.dir}. Continue with: drlab resume {result.dir}", file=sys.stderr)
+        return 130
+    s = result.summary
+    print(f"run directory: {result.dir}")
+    line = f"trained {s['steps']} steps in {s['train_seconds']:.1f} s ({s['sps']:.0f} steps/s)"
+    if s["eval"] is not None:
+        e = s["eval"]
+        verdict = ""
+        if s["threshold"] is not None:
+            verdict = f", threshold {s['threshold']:g}: {'solved' if s['solved'] else 'not solved'}"
+        line += f"; greedy evaluation over {e['episodes']} episodes: {e['mean']:.1f} +- {e['std']:.1f}{verdict}"
+    print(line)
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from drlab.agents import load_agent
+    from drlab.evaluate import evaluate
+    from drlab.train import FINAL_EVAL_SEED_OFFSET
+
+    p = OneLineParser(prog="drlab eval", description="Evaluate a saved run's agent.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
+    p.add_argument("--seed", type=int, default=None, help="env seed (default: the run's final-evaluation seed)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    args = p.parse_args(argv)
+    if args.episodes < 1:
+        raise DrlabError(f"--episodes must be >= 1 (got {args.episodes})")
+    agent = load_agent(args.run_dir)
+    seed = args.seed if args.seed is not None else agent.config.seed + FINAL_EVAL_SEED_OFFSET
+    result = evaluate(agent, agent.config.env_id, args.episodes, seed, greedy=not args.stochastic)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        kind = "greedy" if result["greedy"] else "stochastic"
+        print(f"{agent.config.env_id}: {kind} return over {result['episodes']} episodes: {result['mean']:.2f} +- {result['std']:.2f}")
+    return 0
+
+
+def cmd_record(argv: list[str]) -> int:
+    from drlab.agents import load_agent
+    from drlab.evaluate import record_video
+
+    p = OneLineParser(prog="drlab record", description="Write an MP4 of one episode of a saved run's agent.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/videos/greedy.mp4 (or stochastic.mp4)")
+    p.add_argument("--stochastic", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    agent = load_agent(args.run_dir)
+    kind = "stochastic" if args.stochastic else "greedy"
+    out = args.out or args.run_dir / "videos" / f"{kind}.mp4"
+    info = record_video(agent, agent.config.env_id, out, seed=args.seed, greedy=not args.stochastic)
+    print(f"wrote {info['path']} ({kind}, {info['length']} steps, return {info['return']:.1f})")
+    return 0
+
+
+def cmd_plot(argv: list[str]) -> int:
+    from drlab.plots import plot_learning_curves
+
+    p = OneLineParser(prog="drlab plot", description="Learning curves of one or more runs on one figure.")
+    p.add_argument("run_dirs", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/learning_curve.png for one run, else curves.png")
+    p.add_argument("--title", default=None)
+    args = p.parse_args(argv)
+    out = args.out or (args.run_dirs[0] / "learning_curve.png" if len(args.run_dirs) == 1 else Path("curves.png"))
+    print(f"wrote {plot_learning_curves(args.run_dirs, out, args.title)}")
+    return 0
+
+
+def cmd_resume(argv: list[str]) -> int:
+    from drlab.train import resume
+
+    p = OneLineParser(prog="drlab resume", description="Continue a stopped run from its latest checkpoint.")
+    p.add_argument("run_dir", type=Path)
+    args = p.parse_args(argv)
+    return report(resume(args.run_dir))
+
+
+def cmd_list(argv: list[str]) -> int:
+    from drlab.algos import ALGORITHMS, get_algo
+    from drlab.config import list_presets
+
+    OneLineParser(prog="drlab list", description="Algorithms, variants and presets.").parse_args(argv)
+    for name in ALGORITHMS:
+        module = get_algo(name)
+        print(name)
+        for variant, text in module.VARIANTS.items():
+            print(f"  variant {variant:<16} {text}")
+        for env_id, presets in list_presets(name).items():
+            print(f"  preset  {env_id:<16} {', '.join(presets)}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
+            "resume": cmd_resume, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"drlab: error: unknown command '{command}' (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](rest)
+    except DrlabError as err:
+        print(f"drlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("drlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

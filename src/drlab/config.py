@@ -1,0 +1,143 @@
+"""The run settings every algorithm shares, and tuned presets as data files.
+
+An algorithm's config is a dataclass that extends :class:`RunConfig`; the command line exposes
+every field as a flag, and ``config.json`` in the run directory is ``dataclasses.asdict`` of it
+plus the algorithm's name, so a run can always be rebuilt from its directory (and shipped to
+another process or machine as plain JSON).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+import tyro
+
+from drlab.errors import DrlabError
+
+
+@dataclass
+class RunConfig:
+    env_id: Annotated[str, tyro.conf.Suppress] = "CartPole-v1"
+    """Gymnasium environment id (given as ENV_ID on the command line)."""
+    seed: int = 0
+    """Seed for the environments, the networks and every random choice."""
+    total_steps: int = 100_000
+    """Environment steps to train for (summed over the parallel envs)."""
+    num_envs: int = 1
+    """Parallel environments stepped as one batch."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the networks live; auto picks CUDA when present."""
+    torch_threads: int = 1
+    """Intra-op threads for PyTorch on the CPU (1 is fastest for small networks)."""
+    run_dir: str | None = None
+    """Run directory; default runs/ALGO-ENV-sSEED-TIME."""
+    log_interval: int = 2_000
+    """Environment steps between lines in metrics.jsonl / TensorBoard."""
+    eval_interval: int = 10_000
+    """Environment steps between periodic greedy evaluations (0 turns them off)."""
+    eval_episodes: int = 10
+    """Episodes per periodic evaluation."""
+    stop_on_solve: bool = False
+    """Stop training once a periodic evaluation reaches the environment's threshold."""
+    final_eval_episodes: int = 100
+    """Greedy episodes of the final evaluation written to summary.json (0 skips it)."""
+    checkpoint_interval: int = 0
+    """Environment steps between checkpoints during training (0: only at the end or on Ctrl-C)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def validate(self) -> None:
+        """Raise DrlabError naming the first invalid setting; algorithm configs extend this."""
+        positive(self, "total_steps", "num_envs", "torch_threads", "log_interval")
+        non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval")
+        if self.eval_interval and not self.eval_episodes:
+            raise DrlabError("eval_episodes must be >= 1 when eval_interval is set")
+
+
+def positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise DrlabError(f"{name} must be > 0 (got {value!r})")
+
+
+def non_negative(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise DrlabError(f"{name} must be >= 0 (got {value!r})")
+
+
+def in_unit_interval(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise DrlabError(f"{name} must be in [0, 1] (got {value!r})")
+
+
+# ---- presets ---------------------------------------------------------------------------------
+# presets/ALGO/ENV.toml holds a [default] table and optional named variants; a variant is a set of
+# overrides on top of [default]. Env ids with a namespace ("ALE/Pong-v5") use "_" for "/".
+
+DEFAULT_PRESET = "default"
+
+
+def preset_file(algo: str, env_id: str):
+    return resources.files("drlab.presets").joinpath(algo, env_id.replace("/", "_") + ".toml")
+
+
+def load_presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
+    """All presets for (algo, env) as {name: overrides}; {} when the pair has none."""
+    path = preset_file(algo, env_id)
+    if not path.is_file():
+        return {}
+    tables = tomllib.loads(path.read_text())
+    base = tables.get(DEFAULT_PRESET, {})
+    presets = {DEFAULT_PRESET: dict(base)}
+    for name, table in tables.items():
+        if name != DEFAULT_PRESET and isinstance(table, dict):
+            presets[name] = {**base, **table}
+    return presets
+
+
+def preset_overrides(algo: str, env_id: str, preset: str) -> dict[str, Any]:
+    presets = load_presets(algo, env_id)
+    if preset in presets:
+        return presets[preset]
+    if preset == DEFAULT_PRESET:
+        return {}  # no tuned preset: the dataclass defaults
+    known = ", ".join(sorted(presets)) or "none"
+    raise DrlabError(f"no preset '{preset}' for {algo} on {env_id} (available: {known})")
+
+
+def list_presets(algo: str) -> dict[str, list[str]]:
+    """{env_id: [preset names]} for every preset file of ``algo``."""
+    folder = resources.files("drlab.presets").joinpath(algo)
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".toml"):
+            env_id = entry.name[: -len(".toml")].replace("_", "/")
+            out[env_id] = list(load_presets(algo, env_id))
+    return out
+
+
+def build_config(cls: type, env_id: str, values: dict[str, Any]):
+    """Instantiate config ``cls`` from a dict, with a one-line error for unknown or mistyped keys."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise DrlabError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
+    coerced = {}
+    for key, value in values.items():
+        if isinstance(value, list):  # JSON/TOML give lists where the dataclass has tuples
+            value = tuple(value)
+        coerced[key] = value
+    coerced["env_id"] = env_id
+    return cls(**coerced)

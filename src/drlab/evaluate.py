@@ -1,0 +1,79 @@
+"""Greedy or stochastic evaluation over N episodes, and video of one episode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from drlab.envs import EpisodeStats, make_env, make_vec_env
+
+MAX_EVAL_ENVS = 16
+
+
+def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) -> dict:
+    """Mean and std of raw returns over exactly ``episodes`` episodes.
+
+    The episodes run on up to 16 envs at once. Each env is given a fixed quota of episodes
+    up front; taking "the first N episodes to finish" instead would favour short episodes.
+    """
+    n = min(episodes, MAX_EVAL_ENVS)
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    envs = make_vec_env(env_id, n)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        stats = EpisodeStats(n)
+        finished = np.zeros(n, dtype=np.int64)
+        prev_done = np.zeros(n, dtype=bool)
+        returns: list[float] = []
+        while (finished < quota).any():
+            obs, rewards, terminated, truncated, _ = envs.step(agent.act(obs, greedy=greedy))
+            done = terminated | truncated
+            valid = ~prev_done
+            ended = np.flatnonzero(done & valid)
+            episode_returns, _ = stats.update(rewards, done, valid)
+            for env_index, ret in zip(ended, episode_returns):
+                if finished[env_index] < quota[env_index]:
+                    returns.append(float(ret))
+                    finished[env_index] += 1
+            prev_done = done
+    finally:
+        envs.close()
+    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": len(returns), "greedy": greedy}
+
+
+def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000) -> dict:
+    """Play one episode in a rendering env and write it as an H.264 MP4; returns its return and length."""
+    import imageio_ffmpeg
+
+    env = make_env(env_id, render_mode="rgb_array")
+    try:
+        obs, _ = env.reset(seed=seed)
+        frames = [env.render()]
+        total, steps = 0.0, 0
+        for steps in range(1, max_steps + 1):
+            action = agent.act(obs[None], greedy=greedy)[0]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            frames.append(env.render())
+            if terminated or truncated:
+                break
+        fps = int(env.metadata.get("render_fps", 30))
+    finally:
+        env.close()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    # H.264 with yuv420p needs even sizes; pad by one pixel where needed.
+    pad_h, pad_w = height % 2, width % 2
+    tmp = out.with_name(f".{out.name}.tmp.mp4")
+    writer = imageio_ffmpeg.write_frames(str(tmp), (width + pad_w, height + pad_h), fps=fps,
+                                         codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1)
+    writer.send(None)
+    for frame in frames:
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)))
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    tmp.replace(out)
+    return {"return": total, "length": steps, "frames": len(frames), "path": str(out)}

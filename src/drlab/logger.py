@@ -1,0 +1,71 @@
+"""Metrics to metrics.jsonl and TensorBoard, and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tqdm import tqdm
+
+METRICS_FILE = "metrics.jsonl"
+TB_DIR = "tb"
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop lines logged after ``last_step`` (a run resumed from an older checkpoint re-logs them)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by a crash
+    from drlab.checkpoint import atomic_write_bytes
+
+    data = "".join(line + "\n" for line in kept).encode()
+    atomic_write_bytes(path, lambda f: f.write(data))
+
+
+class Logger:
+    """One JSON object per event in metrics.jsonl (with ``step`` and ``time_s``), mirrored to TensorBoard."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        path = run_dir / METRICS_FILE
+        if resume_step is not None:
+            truncate_metrics(path, resume_step)
+        self.file = open(path, "a", buffering=1)
+        self.tb = SummaryWriter(log_dir=str(run_dir / TB_DIR), purge_step=resume_step)
+
+    def log(self, step: int, time_s: float, metrics: dict[str, float]) -> None:
+        clean = {k: float(v) for k, v in metrics.items()}
+        record = {"step": int(step), "time_s": round(time_s, 3)}
+        record.update({k: (v if math.isfinite(v) else None) for k, v in clean.items()})
+        self.file.write(json.dumps(record) + "\n")
+        for key, value in clean.items():
+            self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        self.tb.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / METRICS_FILE
+    records = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
+    return tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
+                disable=not enabled, mininterval=0.5, smoothing=0.1)

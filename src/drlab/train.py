@@ -1,0 +1,294 @@
+"""Running an algorithm: run directory, seeding, logging, evaluation, checkpoints, Ctrl-C, summary.
+
+The algorithm's ``train_loop(run, learner)`` owns the pipeline (env -> collect -> buffer -> loss ->
+optimizer); it calls ``run.reset_envs()``, ``run.record_episodes(...)`` and
+``run.end_step(n, metrics)`` and loops ``while run.running()``. Everything around it lives here,
+once, for every algorithm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drlab.algos import get_algo
+from drlab.checkpoint import load_checkpoint, read_json, save_checkpoint, write_json
+from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
+from drlab.envs import EpisodeStats, make_vec_env, reward_threshold
+from drlab.errors import DrlabError
+from drlab.evaluate import evaluate
+from drlab.logger import Logger, progress_bar
+from drlab.nets import pick_device
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT = Path("checkpoints") / "latest.pt"
+FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
+PERIODIC_EVAL_SEED_OFFSET = 500_000
+
+
+@dataclass
+class RunResult:
+    dir: Path
+    summary: dict | None  # None when training was interrupted
+    interrupted: bool = False
+
+
+def config_to_json(algo: str, cfg) -> dict:
+    return {"algo": algo, **dataclasses.asdict(cfg)}
+
+
+def config_from_json(data: dict):
+    """(algo name, config) from config.json contents."""
+    if not isinstance(data, dict) or "algo" not in data or "env_id" not in data:
+        raise DrlabError("config.json is not a drlab run config")
+    values = dict(data)
+    algo = values.pop("algo")
+    module = get_algo(algo)
+    return algo, build_config(module.Config, values.pop("env_id"), values)
+
+
+def default_run_dir(algo: str, env_id: str, seed: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}-s{seed}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class Run:
+    """The state of one training run around the algorithm's loop."""
+
+    def __init__(self, algo: str, cfg, run_dir: Path, checkpoint: dict | None = None):
+        self.algo, self.cfg, self.dir = algo, cfg, Path(run_dir)
+        self.module = get_algo(algo)
+        torch.set_num_threads(cfg.torch_threads)
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.envs = make_vec_env(cfg.env_id, cfg.num_envs)
+        try:
+            self.module.check_env(cfg, self.envs)
+            obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
+            self.agent = self.module.make_agent(cfg, obs_space, action_space, self.device)
+            self.learner = self.module.make_learner(cfg, self.agent, obs_space, action_space, self.rng)
+        except BaseException:
+            self.envs.close()
+            raise
+        self.threshold = reward_threshold(cfg.env_id)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.episodes = 0
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.evals_done = 0
+        self.solved_during_training = False
+        self.interrupted = False
+        self.resumed = checkpoint is not None
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.episode_stats = EpisodeStats(cfg.num_envs)
+
+    # ---- called by the algorithm's loop ------------------------------------------------------
+
+    def reset_envs(self) -> np.ndarray:
+        # A resumed run cannot restore env internals; it starts fresh episodes from a seed of its own.
+        seed = self.cfg.seed + (self.step if self.resumed else 0)
+        obs, _ = self.envs.reset(seed=seed)
+        return obs
+
+    def running(self) -> bool:
+        return self.step < self.cfg.total_steps and not self.interrupted and not self.solved_during_training
+
+    def record_episodes(self, rewards, dones, valid) -> None:
+        """Book raw rewards; log each finished episode's raw return."""
+        returns, lengths = self.episode_stats.update(rewards, dones, valid)
+        for ret, length in zip(returns, lengths):
+            self.episodes += 1
+            self.recent_returns.append(float(ret))
+            self.logger.log(self.step, self._elapsed(), {
+                "episode/return": ret, "episode/length": length,
+                "episode/reward_mean_100": self.reward_mean_100})
+        if len(returns):
+            self.pbar.set_postfix_str(f"return(100)={self.reward_mean_100:.1f}", refresh=False)
+
+    def end_step(self, env_steps: int, metrics: dict) -> None:
+        """Advance the step counter; log, evaluate and checkpoint when their intervals come round."""
+        before, self.step = self.step, self.step + env_steps
+        self.pbar.update(env_steps)
+        cfg = self.cfg
+        if _crossed(before, self.step, cfg.log_interval):
+            elapsed = self._elapsed()
+            record = {f"train/{k}": float(v) for k, v in metrics.items()}
+            record["perf/sps"] = (self.step - self._start_step) / max(elapsed - self._start_seconds, 1e-9)
+            self.logger.log(self.step, elapsed, record)
+        if cfg.eval_interval and _crossed(before, self.step, cfg.eval_interval):
+            self._periodic_eval()
+        if cfg.checkpoint_interval and _crossed(before, self.step, cfg.checkpoint_interval):
+            self.save()
+
+    # ---- around the loop ----------------------------------------------------------------------
+
+    @property
+    def reward_mean_100(self) -> float:
+        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def _elapsed(self) -> float:
+        return self.train_seconds + (time.perf_counter() - self._t0)
+
+    def _periodic_eval(self) -> None:
+        seed = self.cfg.seed + PERIODIC_EVAL_SEED_OFFSET + 1000 * self.evals_done
+        self.evals_done += 1
+        result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True)
+        self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
+        if self.cfg.stop_on_solve and self.threshold is not None and result["mean"] >= self.threshold:
+            self.solved_during_training = True
+
+    def save(self) -> None:
+        save_checkpoint(self.dir / CHECKPOINT, {
+            "algo": self.algo,
+            "step": self.step,
+            "train_seconds": self._elapsed(),
+            "episodes": self.episodes,
+            "recent_returns": list(self.recent_returns),
+            "evals_done": self.evals_done,
+            "solved_during_training": self.solved_during_training,
+            "rng": {"numpy": self.rng.bit_generator.state, "agent": self.agent.rng.bit_generator.state,
+                    "torch": torch.get_rng_state()},
+            "learner": self.learner.state_dict(),
+        })
+
+    def _restore(self, ckpt: dict) -> None:
+        if ckpt.get("algo") != self.algo:
+            raise DrlabError(f"checkpoint is for {ckpt.get('algo')!r}, not {self.algo!r}")
+        try:
+            self.learner.load_state_dict(ckpt["learner"])
+            self.step = int(ckpt["step"])
+            self.train_seconds = float(ckpt["train_seconds"])
+            self.episodes = int(ckpt["episodes"])
+            self.recent_returns.extend(ckpt["recent_returns"])
+            self.evals_done = int(ckpt["evals_done"])
+            self.solved_during_training = bool(ckpt["solved_during_training"])
+            self.rng.bit_generator.state = ckpt["rng"]["numpy"]
+            self.agent.rng.bit_generator.state = ckpt["rng"]["agent"]
+            torch.set_rng_state(ckpt["rng"]["torch"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise DrlabError(f"checkpoint does not match this run's config ({err.__class__.__name__}: {err})"[:300]) from None
+
+    def execute(self) -> RunResult:
+        """Train (from scratch or the restored checkpoint), then evaluate and write summary.json."""
+        cfg = self.cfg
+        self.logger = Logger(self.dir, resume_step=self.step if self.resumed else None)
+        self.pbar = progress_bar(cfg.total_steps, self.step, cfg.progress)
+        self.pbar.set_description(f"{self.algo} {cfg.env_id} s{cfg.seed}")
+        previous_handler = _install_sigint(self)
+        try:
+            self._t0 = time.perf_counter()
+            self._start_step, self._start_seconds = self.step, self.train_seconds
+            self.module.train_loop(self, self.learner)
+            self.train_seconds = self._elapsed()
+            self.save()
+        finally:
+            _restore_sigint(previous_handler)
+            self.pbar.close()
+            self.logger.close()
+            self.envs.close()
+        if self.interrupted:
+            return RunResult(self.dir, None, interrupted=True)
+        return RunResult(self.dir, self.finish())
+
+    def finish(self) -> dict:
+        cfg = self.cfg
+        eval_result = None
+        if cfg.final_eval_episodes:
+            eval_result = evaluate(self.agent, cfg.env_id, cfg.final_eval_episodes,
+                                   cfg.seed + FINAL_EVAL_SEED_OFFSET, greedy=True)
+        solved = None
+        if eval_result is not None and self.threshold is not None:
+            solved = eval_result["mean"] >= self.threshold
+        summary = {
+            "algo": self.algo, "env_id": cfg.env_id, "seed": cfg.seed, "steps": self.step,
+            "train_seconds": round(self.train_seconds, 3),
+            "sps": round(self.step / max(self.train_seconds, 1e-9), 1),
+            "eval": eval_result, "threshold": self.threshold, "solved": solved,
+        }
+        write_json(self.dir / SUMMARY_FILE, summary)
+        return summary
+
+
+def _crossed(before: int, after: int, interval: int) -> bool:
+    return after // interval > before // interval
+
+
+def _install_sigint(run: Run):
+    """First Ctrl-C asks the loop to stop at the end of its step (then a checkpoint is written);
+    a second one interrupts at once."""
+
+    def handler(signum, frame):
+        if run.interrupted:
+            raise KeyboardInterrupt
+        run.interrupted = True
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ---- entry points ------------------------------------------------------------------------------
+
+def train_config(algo: str, cfg) -> RunResult:
+    """Train one run from a config object; a pure function of (algo, config) for local or remote use."""
+    cfg.validate()
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(algo, cfg.env_id, cfg.seed)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
+    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+    run = Run(algo, cfg, run_dir)  # checks env and spaces before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
+    return run.execute()
+
+
+def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEFAULT_PRESET) -> RunResult:
+    module = get_algo(algo)
+    values = {**preset_overrides(algo, env_id, preset), **overrides}
+    return train_config(algo, build_config(module.Config, env_id, values))
+
+
+def load_run_config(run_dir: Path):
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DrlabError(f"no run directory at {run_dir}")
+    return config_from_json(read_json(run_dir / CONFIG_FILE, "run config"))
+
+
+def resume(run_dir: Path) -> RunResult:
+    """Continue a stopped run from checkpoints/latest.pt."""
+    run_dir = Path(run_dir)
+    algo, cfg = load_run_config(run_dir)
+    if (run_dir / SUMMARY_FILE).exists():
+        raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    cfg.validate()
+    return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
+
+
+def summary_line(result: RunResult) -> str:
+    return json.dumps(result.summary)
