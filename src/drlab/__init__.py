@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 def train(algo: str, env_id: str, **overrides):
     """Train ``algo`` on ``env_id`` with its tuned preset; keyword overrides set config fields.
 
-    Returns a :class:`drlab.train.RunResult` with ``dir`` and ``summary``.
+    Returns a :class:`drlab.runner.RunResult` with ``dir`` and ``summary``.
     """
-    from drlab.train import train_from_preset
+    from drlab.runner import train_from_preset
 
     return train_from_preset(algo, env_id, overrides)
 

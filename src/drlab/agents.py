@@ -10,7 +10,7 @@ from drlab.checkpoint import load_checkpoint
 from drlab.envs import make_vec_env
 from drlab.errors import DrlabError
 from drlab.nets import pick_device
-from drlab.train import CHECKPOINT, load_run_config
+from drlab.runner import CHECKPOINT, load_run_config
 
 
 def load_agent(run_dir, device: str = "cpu"):

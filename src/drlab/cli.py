@@ -33,7 +33,7 @@ def cmd_train(argv: list[str]) -> int:
     from drlab.algos import get_algo
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
     from drlab.envs import env_spec
-    from drlab.train import train_config
+    from drlab.runner import train_config
 
     head = OneLineParser(prog="drlab train", add_help=False)
     head.add_argument("algo")
@@ -74,7 +74,7 @@ def report(result) -> int:
 def cmd_eval(argv: list[str]) -> int:
     from drlab.agents import load_agent
     from drlab.evaluate import evaluate
-    from drlab.train import FINAL_EVAL_SEED_OFFSET
+    from drlab.runner import FINAL_EVAL_SEED_OFFSET
 
     p = OneLineParser(prog="drlab eval", description="Evaluate a saved run's agent.")
     p.add_argument("run_dir", type=Path)
@@ -128,7 +128,7 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_resume(argv: list[str]) -> int:
-    from drlab.train import resume
+    from drlab.runner import resume
 
     p = OneLineParser(prog="drlab resume", description="Continue a stopped run from its latest checkpoint.")
     p.add_argument("run_dir", type=Path)

@@ -30,6 +30,8 @@ class SumTree:
 
     def update(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         """Set the priorities of ``slots`` (for a repeated slot the last value wins)."""
+        if len(slots) == 0:
+            return
         nodes = self.leaf_base + np.asarray(slots, dtype=np.int64)
         self.nodes[nodes] = priorities
         nodes = np.unique(nodes // 2)

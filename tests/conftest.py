@@ -1,0 +1,55 @@
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+DRLAB = [sys.executable, "-m", "drlab.cli"]
+
+
+class CounterEnv(gym.Env):
+    """obs = [episode index, step in episode]; reward = step in episode after the step.
+
+    Even episodes terminate after 3 steps; odd ones run until the TimeLimit truncates them at 5.
+    Each env's episode index counts from 0 at its first reset (with a seed).
+    """
+
+    observation_space = gym.spaces.Box(-1e6, 1e6, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode = -1
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.t = 0
+        return np.array([self.episode, 0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.episode % 2 == 0 and self.t == 3
+        return np.array([self.episode, self.t], dtype=np.float32), float(self.t), terminated, False, {}
+
+
+if "DrlabTestCounter-v0" not in gym.registry:
+    gym.register("DrlabTestCounter-v0", entry_point=CounterEnv, max_episode_steps=5)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A short DQN run on CartPole (not trained to solve), shared by tests of eval/record/plot/load."""
+    import drlab
+
+    run_dir = tmp_path_factory.mktemp("runs") / "dqn-short"
+    drlab.train("dqn", "CartPole-v1", seed=3, total_steps=3000, learning_starts=500, eval_interval=1000,
+                eval_episodes=2, final_eval_episodes=5, stop_on_solve=False, progress=False, log_interval=500,
+                run_dir=str(run_dir))
+    return run_dir

@@ -1,0 +1,125 @@
+"""Bad input through the real command line: one line on stderr, non-zero exit, no traceback,
+and nothing already in a run directory lost."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DRLAB = [sys.executable, "-m", "drlab.cli"]
+
+
+def drlab(*args, cwd=None):
+    return subprocess.run([*DRLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("drlab: error:")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "dqn", "CartPoel-v1"], ["unknown environment 'CartPoel-v1'", "CartPole-v1"]),
+    (["train", "dqn", "Pendulum-v1"], ["dqn needs a discrete action space", "Pendulum-v1", "Box("]),
+    (["train", "dqn", "CartPole-v1", "--lr", "-0.001"], ["lr must be > 0"]),
+    (["train", "dqn", "CartPole-v1", "--batch-size", "512", "--buffer-size", "100"], ["batch_size (512)", "buffer_size (100)"]),
+    (["train", "dqn", "CartPole-v1", "--num-envs", "0"], ["num_envs must be > 0"]),
+    (["train", "dqn", "CartPole-v1", "--total-steps", "0"], ["total_steps must be > 0"]),
+    (["train", "dqn", "CartPole-v1", "--gamma", "1.5"], ["gamma must be in [0, 1]"]),
+    (["train", "dqn", "CartPole-v1", "--preset", "nonsense"], ["no preset 'nonsense'"]),
+    (["train", "sac", "CartPole-v1"], ["unknown algorithm 'sac'"]),
+    (["train", "dqn", "ALE/Pong-v5"], ["pip install 'drlab[atari]'"]),
+    (["train", "dqn", "VizdoomDefendCenter-v1"], ["pip install 'drlab[vizdoom]'"]),
+    (["eval", "no/such/run"], ["no run directory at no/such/run"]),
+])
+def test_bad_input_is_one_line_and_creates_nothing(tmp_path, args, fragments):
+    if "ALE/Pong-v5" in args:
+        if _importable("ale_py"):
+            pytest.skip("ale-py is installed here, so the missing-dependency path cannot be shown")
+    if "VizdoomDefendCenter-v1" in args and _importable("vizdoom"):
+        pytest.skip("vizdoom is installed here, so the missing-dependency path cannot be shown")
+    result = drlab(*args, cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "runs").exists(), "a failed command must not leave a run directory behind"
+
+
+def _importable(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def test_missing_and_corrupt_checkpoints(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    ckpt = run / "checkpoints" / "latest.pt"
+    ckpt.unlink()
+    assert_one_line_error(drlab("eval", run), "no checkpoint at")
+    ckpt.write_bytes(b"this is not a checkpoint" * 10)
+    assert_one_line_error(drlab("eval", run), "corrupt or not a drlab checkpoint")
+    assert_one_line_error(drlab("record", run), "corrupt or not a drlab checkpoint")
+    (run / "config.json").write_text("{not json")
+    assert_one_line_error(drlab("eval", run), "run config", "unreadable")
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, trained_run):
+    """weights_only loading: a checkpoint carrying a code-executing pickle is rejected, not run."""
+    import pickle
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    import torch
+
+    torch.save({"format": "drlab-checkpoint-1", "learner": Evil()}, run / "checkpoints" / "latest.pt",
+               pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    assert_one_line_error(drlab("eval", run), "corrupt or not a drlab checkpoint")
+    assert not marker.exists()
+
+
+def test_existing_run_directory_is_never_overwritten(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert_one_line_error(drlab("train", "dqn", "CartPole-v1", "--run-dir", run), "already holds files")
+    assert_one_line_error(drlab("resume", run), "already finished")
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_usage_mistakes_exit_non_zero_without_traceback(tmp_path):
+    r = drlab("frobnicate", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown command" in r.stderr and "Traceback" not in r.stderr
+    r = drlab("eval", cwd=tmp_path)
+    assert_one_line_error(r, "run_dir")
+    r = drlab("train", "dqn", "CartPole-v1", "--lr", "abc", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--lr" in r.stderr
+
+
+def test_list_shows_algorithms_variants_and_presets():
+    r = drlab("list")
+    assert r.returncode == 0
+    for word in ("dqn", "online", "uniform", "symlog-softmax", "per", "CartPole-v1", "LunarLander-v3"):
+        assert word in r.stdout
+
+
+def test_train_help_shows_preset_values():
+    r = drlab("train", "dqn", "CartPole-v1", "--help")
+    assert r.returncode == 0
+    assert "--double-dqn" in r.stdout and "--replay" in r.stdout
