@@ -44,6 +44,8 @@ class RunConfig:
     """Episodes per periodic evaluation."""
     stop_on_solve: bool = False
     """Stop training once a periodic evaluation reaches the environment's threshold."""
+    stop_threshold: float | None = None
+    """Periodic-evaluation return at which stop_on_solve stops (default: the env's threshold)."""
     final_eval_episodes: int = 100
     """Greedy episodes of the final evaluation written to summary.json (0 skips it)."""
     checkpoint_interval: int = 0

@@ -152,7 +152,8 @@ class Run:
         self.evals_done += 1
         result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True)
         self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
-        if self.cfg.stop_on_solve and self.threshold is not None and result["mean"] >= self.threshold:
+        stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
+        if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
             self.solved_during_training = True
 
     def save(self) -> None:

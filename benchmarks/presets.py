@@ -1,0 +1,80 @@
+"""Train presets over several seeds, one run at a time, and write a markdown table.
+
+    python benchmarks/presets.py                                  # every DQN preset, seeds 0-4
+    python benchmarks/presets.py --only dqn:CartPole-v1:default dqn:CartPole-v1:per --seeds 0,1,2
+
+Runs go one after another (never in parallel) so that train_seconds are comparable on a small
+machine. Each run is a normal `drlab train` run; its directory stays under --runs for inspection.
+The table (algorithm, env, preset, seeds solved, median train_seconds, median steps, median and
+range of the final greedy evaluation) goes to stdout and to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+DEFAULT_CASES = [
+    "dqn:CartPole-v1:default",
+    "dqn:CartPole-v1:symlog-softmax",
+    "dqn:CartPole-v1:per",
+    "dqn:CartPole-v1:online",
+    "dqn:LunarLander-v3:default",
+]
+
+
+def run_case(algo: str, env_id: str, preset: str, seed: int, runs: Path) -> dict:
+    run_dir = runs / f"{algo}-{env_id.replace('/', '_')}-{preset}-s{seed}"
+    if (run_dir / "summary.json").exists():  # resumable benchmark: reuse finished runs
+        return json.loads((run_dir / "summary.json").read_text())
+    if run_dir.exists():
+        raise SystemExit(f"{run_dir} exists without summary.json; remove it or resume it first")
+    cmd = [sys.executable, "-m", "drlab.cli", "train", algo, env_id, "--preset", preset, "--seed", str(seed),
+           "--run-dir", str(run_dir), "--no-progress"]
+    subprocess.run(cmd, check=True)
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def row(algo, env_id, preset, summaries) -> str:
+    solved = sum(bool(s["solved"]) for s in summaries)
+    evals = [s["eval"]["mean"] for s in summaries]
+    return (f"| {algo} | {env_id} | {preset} | {solved}/{len(summaries)} "
+            f"| {statistics.median(s['train_seconds'] for s in summaries):.1f} "
+            f"| {statistics.median(s['steps'] for s in summaries):,.0f} "
+            f"| {statistics.median(evals):.1f} ({min(evals):.1f} to {max(evals):.1f}) |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", default=DEFAULT_CASES, help="cases as ALGO:ENV:PRESET")
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--runs", type=Path, default=Path("runs/bench"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/presets.md"))
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    lines = [
+        f"Preset benchmark, {datetime.now():%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+        f"{__import__('os').cpu_count()} cores; one run at a time; greedy evaluation over 100 episodes at the end.",
+        "",
+        "| algorithm | env | preset | seeds solved | median train_seconds | median steps | eval mean: median (min to max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in args.only:
+        algo, env_id, preset = case.split(":")
+        summaries = [run_case(algo, env_id, preset, seed, args.runs) for seed in seeds]
+        lines.append(row(algo, env_id, preset, summaries))
+        print(lines[-1], flush=True)
+    table = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
