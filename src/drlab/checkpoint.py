@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise DrlabError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated/garbage/unsafe files
         raise DrlabError(f"checkpoint {path} is corrupt or not a drlab checkpoint ({err.__class__.__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -1,0 +1,32 @@
+"""Each DQN variant learns CartPole with its preset and a fixed seed (deterministic on one machine).
+
+These are the slowest tests; the bars are the ones the presets are tuned for, checked by a greedy
+evaluation on episodes the agent never trained on.
+"""
+
+import pytest
+
+import drlab
+
+
+@pytest.mark.parametrize("preset, seed, bar", [
+    ("default", 0, 475.0),
+    ("per", 0, 475.0),
+    ("symlog-softmax", 0, 475.0),
+])
+def test_replay_variants_solve_cartpole(tmp_path, preset, seed, bar):
+    from drlab.config import preset_overrides
+
+    settings = preset_overrides("dqn", "CartPole-v1", preset)
+    run = drlab.train("dqn", "CartPole-v1", **{**settings, "seed": seed, "progress": False,
+                                                "final_eval_episodes": 20, "run_dir": str(tmp_path / "r")})
+    assert run.summary["eval"]["mean"] >= bar, run.summary
+
+
+def test_online_dqn_reaches_the_notebooks_bar(tmp_path):
+    from drlab.config import preset_overrides
+
+    settings = preset_overrides("dqn", "CartPole-v1", "online")
+    run = drlab.train("dqn", "CartPole-v1", **{**settings, "seed": 0, "progress": False,
+                                                "final_eval_episodes": 20, "run_dir": str(tmp_path / "r")})
+    assert run.summary["eval"]["mean"] >= 200.0, run.summary
