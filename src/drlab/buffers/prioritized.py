@@ -19,7 +19,12 @@ class SumTree:
     def __init__(self, capacity: int):
         self.capacity = int(capacity)
         self.leaf_base = 1 << max(0, (self.capacity - 1).bit_length())
+        self.depth = self.leaf_base.bit_length() - 1
         self.nodes = np.zeros(2 * self.leaf_base, dtype=np.float64)
+
+    def leaves(self, size: int) -> np.ndarray:
+        """Priorities of slots 0..size-1 (a view)."""
+        return self.nodes[self.leaf_base : self.leaf_base + size]
 
     @property
     def total(self) -> float:
@@ -34,12 +39,11 @@ class SumTree:
             return
         nodes = self.leaf_base + np.asarray(slots, dtype=np.int64)
         self.nodes[nodes] = priorities
-        nodes = np.unique(nodes // 2)
-        while nodes[0] >= 1:
+        # Walk up one level at a time. A parent listed twice gets the same sum twice, so no
+        # de-duplication is needed.
+        for _ in range(self.depth):
+            nodes = nodes // 2
             self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
-            if nodes[0] == 1:
-                break
-            nodes = np.unique(nodes // 2)
 
     def find(self, prefix_sums: np.ndarray) -> np.ndarray:
         """For each value v in [0, total), the slot i with cumsum[i-1] <= v < cumsum[i]."""
@@ -86,7 +90,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         prefix = (np.arange(batch_size) + rng.random(batch_size)) * segment
         indices = np.minimum(self.tree.find(prefix), self.size - 1)
         probs = self.tree.get(indices) / total
-        min_prob = self.tree.get(np.arange(self.size)).min() / total
+        min_prob = self.tree.leaves(self.size).min() / total
         weights = (probs / min_prob) ** (-beta)  # == (N P(i))^-beta / (N min P)^-beta
         return self.gather(indices, weights)
 
@@ -116,39 +120,46 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class SymlogSoftmaxReplayBuffer(ReplayBuffer):
     """The seed notebook's prioritized replay (seminar 4, section 4).
 
-    Priority is |TD error|; a batch is drawn (with replacement) from softmax(symlog(priorities)).
-    Every ``sort_interval`` additions the stored transitions are sorted by priority, lowest
-    first, and writing restarts at slot 0 once the buffer is full, so new transitions evict the
-    lowest-priority ones instead of the oldest. No importance weights (the notebook has none).
+    Priority is |TD error| (new transitions get the largest seen so far); a batch is drawn i.i.d.
+    (with replacement) from softmax(symlog(priorities)). Every ``sort_interval`` additions the
+    stored transitions are sorted by priority, lowest first, and writing restarts at slot 0 once
+    the buffer is full, so new transitions evict the lowest-priority ones instead of the oldest.
+    No importance weights (the notebook has none).
 
-    Since symlog(p) = log(1 + p) for p >= 0, the sampling probability is (1 + p_i) / sum(1 + p):
-    a flattened proportional scheme that never starves a transition.
+    softmax(symlog(p))_i = exp(symlog(p_i)) / sum_k exp(symlog(p_k)), so the sampling weights
+    exp(symlog(p)) (= 1 + p for p >= 0) live in a sum tree: O(log N) per draw instead of a softmax
+    over the whole buffer for every batch.
     """
 
     def __init__(self, capacity, obs_shape, obs_dtype, device, sort_interval: int = 1000):
         super().__init__(capacity, obs_shape, obs_dtype, device)
         self.priorities = np.zeros(self.capacity, dtype=np.float64)
+        self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
         self.sort_interval = int(sort_interval)
         self.added_since_sort = 0
 
+    def _set(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        self.priorities[slots] = priorities
+        self.tree.update(slots, np.exp(symlog(self.priorities[slots])))
+
     def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
         slots = super().add(obs, actions, rewards, next_obs, terminated)
-        self.priorities[slots] = self.max_priority
+        self._set(slots, np.full(len(slots), self.max_priority))
         self.added_since_sort += len(slots)
         if self.added_since_sort >= self.sort_interval:
             self.sort()
         return slots
 
     def probabilities(self) -> np.ndarray:
-        return softmax(symlog(self.priorities[: self.size]))
+        return self.tree.leaves(self.size) / self.tree.total
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
-        indices = rng.choice(self.size, size=batch_size, p=self.probabilities())
+        indices = np.minimum(self.tree.find(rng.random(batch_size) * self.tree.total), self.size - 1)
         return self.gather(indices)
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
-        self.priorities[indices] = np.abs(td_errors)
+        self._set(indices, np.abs(td_errors))
         self.max_priority = max(self.max_priority, float(np.abs(td_errors).max()))
 
     def sort(self) -> None:
@@ -157,6 +168,7 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
         for name in (*self.ARRAYS, "priorities"):
             array = getattr(self, name)
             array[: self.size] = array[order]
+        self._set(np.arange(self.size), self.priorities[: self.size])
         if self.size == self.capacity:
             self.pos = 0
         self.added_since_sort = 0
@@ -171,6 +183,6 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.priorities[: self.size] = state["priorities"].numpy()
+        self._set(np.arange(self.size), state["priorities"].numpy())
         self.max_priority = float(state["max_priority"])
         self.added_since_sort = int(state["added_since_sort"])
