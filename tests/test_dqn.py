@@ -24,12 +24,13 @@ class TableQ(nn.Module):
         return self.table[obs[:, 0].long()]
 
 
-def batch(rewards, terminated, weights=None, actions=(0, 1)):
+def batch(rewards, terminated, weights=None, actions=(0, 1), discounts=None):
     n = len(rewards)
     return Batch(
         obs=torch.tensor([[0.0], [1.0]][:n]), actions=torch.tensor(actions[:n]),
         rewards=torch.tensor(rewards, dtype=torch.float32), next_obs=torch.tensor([[2.0], [3.0]][:n]),
         terminated=torch.tensor(terminated, dtype=torch.float32),
+        discounts=torch.tensor(discounts if discounts is not None else [0.5] * n, dtype=torch.float32),
         weights=torch.tensor(weights if weights is not None else [1.0] * n), indices=np.arange(n))
 
 
@@ -46,6 +47,13 @@ def test_termination_cuts_the_target_and_truncation_bootstraps():
     # Transition 1: s=1, a=1, r=2, s'=3 terminated: target = 2.
     _, td, _ = dqn.dqn_loss(q, q, batch([1.0, 2.0], [0.0, 1.0]), cfg(loss="mse"))
     np.testing.assert_allclose(td.detach().numpy(), [11 - 1, 2 - 4])
+
+
+def test_n_step_transitions_bootstrap_with_their_own_discount():
+    q = TableQ(TABLE)
+    # A 3-step transition: R = 1 (already summed), bootstrap factor gamma^3 = 0.125: 1 + 0.125 * 20.
+    _, td, _ = dqn.dqn_loss(q, q, batch([1.0], [0.0], discounts=[0.125]), cfg(loss="mse"))
+    assert td.item() == pytest.approx(1 + 0.125 * 20 - 1.0)
 
 
 def test_double_dqn_picks_with_online_and_values_with_target():
@@ -96,9 +104,10 @@ def test_stored_transitions_skip_the_autoreset_step_and_keep_terminated_apart(tm
     stored = []
     original_add = run.learner.buffer.add
 
-    def spy(obs, actions, rewards, next_obs, terminated):
+    def spy(obs, actions, rewards, next_obs, terminated, discounts):
+        assert np.allclose(discounts, config.gamma)
         stored.extend(zip(obs.tolist(), rewards.tolist(), next_obs.tolist(), terminated.tolist()))
-        return original_add(obs, actions, rewards, next_obs, terminated)
+        return original_add(obs, actions, rewards, next_obs, terminated, discounts)
 
     run.learner.buffer.add = spy
     run.execute()

@@ -10,7 +10,7 @@ CPU = torch.device("cpu")
 def filled(buffer_cls, n, **kw):
     buf = buffer_cls(n, (1,), np.float32, CPU, **kw)
     obs = np.arange(n, dtype=np.float32)[:, None]
-    buf.add(obs, np.zeros(n, np.int64), np.zeros(n, np.float32), obs, np.zeros(n, np.float32))
+    buf.add(obs, np.zeros(n, np.int64), np.zeros(n, np.float32), obs, np.zeros(n, np.float32), np.full(n, 0.99))
     return buf
 
 
@@ -20,7 +20,7 @@ def test_per_new_transitions_get_the_max_priority():
     buf.update_priorities(np.array([2]), np.array([15.0]))
     assert buf.max_priority == pytest.approx(15.0**0.5, rel=1e-6)
     o = np.zeros((1, 1), np.float32)
-    slot = buf.add(o, np.zeros(1, np.int64), np.zeros(1, np.float32), o, np.zeros(1, np.float32))
+    slot = buf.add(o, np.zeros(1, np.int64), np.zeros(1, np.float32), o, np.zeros(1, np.float32), np.ones(1))
     assert buf.tree.get(slot)[0] == pytest.approx(15.0**0.5, rel=1e-6)
 
 
@@ -88,7 +88,7 @@ def test_symlog_softmax_sort_makes_new_transitions_evict_the_lowest_priorities()
     assert list(buf.obs[:, 0]) == [4, 1, 2, 3, 0, 5]
     assert list(buf.priorities) == sorted(td)
     new = np.array([[100.0], [101.0]], np.float32)
-    buf.add(new, np.zeros(2, np.int64), np.zeros(2, np.float32), new, np.zeros(2, np.float32))
+    buf.add(new, np.zeros(2, np.int64), np.zeros(2, np.float32), new, np.zeros(2, np.float32), np.ones(2))
     remaining = set(buf.obs[:, 0].tolist())
     assert remaining == {100.0, 101.0, 2.0, 3.0, 0.0, 5.0}  # obs 4 and 1 were evicted
     # Rows stay intact through the sort: next_obs moved with obs.
@@ -98,10 +98,10 @@ def test_symlog_softmax_sort_makes_new_transitions_evict_the_lowest_priorities()
 def test_symlog_softmax_sorts_itself_every_sort_interval_additions():
     buf = SymlogSoftmaxReplayBuffer(4, (1,), np.float32, CPU, sort_interval=4)
     o = np.arange(4, dtype=np.float32)[:, None]
-    buf.add(o[:3], np.zeros(3, np.int64), np.zeros(3, np.float32), o[:3], np.zeros(3, np.float32))
+    buf.add(o[:3], np.zeros(3, np.int64), np.zeros(3, np.float32), o[:3], np.zeros(3, np.float32), np.ones(3))
     buf.update_priorities(np.arange(3), np.array([3.0, 1.0, 2.0]))
     assert buf.added_since_sort == 3
-    buf.add(o[3:], np.zeros(1, np.int64), np.zeros(1, np.float32), o[3:], np.zeros(1, np.float32))
+    buf.add(o[3:], np.zeros(1, np.int64), np.zeros(1, np.float32), o[3:], np.zeros(1, np.float32), np.ones(1))
     assert buf.added_since_sort == 0
     assert np.all(np.diff(buf.priorities) >= 0) and buf.pos == 0
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
 from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.config import RunConfig, in_unit_interval, non_negative, positive
@@ -45,6 +46,8 @@ class Config(RunConfig):
     """Adam learning rate."""
     gamma: float = 0.99
     """Discount factor."""
+    n_step: int = 1
+    """Rewards summed before bootstrapping (n-step returns; 1 is plain DQN)."""
     buffer_size: int = 50_000
     """Replay capacity in transitions."""
     batch_size: int = 64
@@ -84,7 +87,7 @@ class Config(RunConfig):
 
     def validate(self) -> None:
         super().validate()
-        positive(self, "lr", "batch_size", "buffer_size", "train_freq", "gradient_steps", "tau", "sort_interval")
+        positive(self, "lr", "batch_size", "buffer_size", "train_freq", "gradient_steps", "tau", "sort_interval", "n_step")
         non_negative(self, "learning_starts", "target_update_interval", "q_penalty", "max_grad_norm", "per_alpha", "per_eps")
         in_unit_interval(self, "gamma", "tau", "eps_start", "eps_end", "exploration_fraction", "per_beta")
         if not self.hidden or any(h < 1 for h in self.hidden):
@@ -149,7 +152,8 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config)
         else:
             next_v = next_q.max(1).values
         # Terminated: no future. Truncated transitions are stored as not terminated and bootstrap.
-        target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * next_v
+        # discounts = gamma^m for an m-step transition (gamma for one-step ones).
+        target = batch.rewards + batch.discounts * (1.0 - batch.terminated) * next_v
     td = target - q_sa
     if cfg.loss == "huber":
         per_sample = F.huber_loss(q_sa, target, reduction="none")
@@ -172,7 +176,8 @@ class Learner:
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False) if cfg.target_update_interval else self.q_net
         self.params = list(self.q_net.parameters())
         self.optimizer = adam(self.params, cfg.lr)
-        capacity = cfg.num_envs if cfg.replay == "online" else cfg.buffer_size
+        # Online: room for what one vector step can emit (an episode end flushes up to n_step).
+        capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
         args = (capacity, obs_space.shape, np.float32, agent.device)
         if cfg.replay == "per":
             self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps)
@@ -227,6 +232,7 @@ def crossings(before: int, after: int, interval: int) -> int:
 def train_loop(run, learner: Learner) -> None:
     cfg, buffer, rng = run.cfg, learner.buffer, run.rng
     obs = run.reset_envs()
+    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, obs.shape[1:], np.float32)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     while run.running():
         epsilon = epsilon_at(cfg, run.step)
@@ -237,7 +243,7 @@ def train_loop(run, learner: Learner) -> None:
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid)
 
-        slots = buffer.add(obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid])
+        slots = buffer.add(*window.push(obs, actions, rewards, next_obs, terminated, done, valid))
 
         before, after = run.step, run.step + cfg.num_envs
         metrics = {}

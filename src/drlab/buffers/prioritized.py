@@ -79,8 +79,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
 
-    def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
-        slots = super().add(obs, actions, rewards, next_obs, terminated)
+    def add(self, *transitions) -> np.ndarray:
+        slots = super().add(*transitions)
         self.tree.update(slots, np.full(len(slots), self.max_priority))
         return slots
 
@@ -143,8 +143,8 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
         self.priorities[slots] = priorities
         self.tree.update(slots, np.exp(symlog(self.priorities[slots])))
 
-    def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
-        slots = super().add(obs, actions, rewards, next_obs, terminated)
+    def add(self, *transitions) -> np.ndarray:
+        slots = super().add(*transitions)
         self._set(slots, np.full(len(slots), self.max_priority))
         self.added_since_sort += len(slots)
         if self.added_since_sort >= self.sort_interval:

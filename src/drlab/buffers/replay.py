@@ -17,15 +17,17 @@ class Batch:
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    discounts: torch.Tensor
     weights: torch.Tensor
     indices: np.ndarray
 
 
 class ReplayBuffer:
-    """Transitions (s, a, r, s', terminated) in fixed arrays; the oldest are overwritten first.
+    """Transitions (s, a, r, s', terminated, discount) in fixed arrays; the oldest are overwritten first.
 
     ``terminated`` only: a truncated transition is stored as not terminated, so its target
-    bootstraps from s' (the true last observation of the episode).
+    bootstraps from s' (the true last observation of the episode). ``discount`` is the factor on
+    the bootstrap value: gamma for one-step transitions, gamma^m for m-step ones (NStepWindow).
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, device: torch.device):
@@ -36,13 +38,14 @@ class ReplayBuffer:
         self.actions = np.zeros(self.capacity, dtype=np.int64)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
+        self.discounts = np.zeros(self.capacity, dtype=np.float32)
         self.pos = 0  # next slot to write
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, actions, rewards, next_obs, terminated) -> np.ndarray:
+    def add(self, obs, actions, rewards, next_obs, terminated, discounts) -> np.ndarray:
         """Store a batch of k transitions; returns the slots they went to."""
         k = len(actions)
         slots = (self.pos + np.arange(k)) % self.capacity
@@ -51,6 +54,7 @@ class ReplayBuffer:
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.terminated[slots] = terminated
+        self.discounts[slots] = discounts
         self.pos = int((self.pos + k) % self.capacity)
         self.size = min(self.size + k, self.capacity)
         return slots
@@ -75,12 +79,13 @@ class ReplayBuffer:
             rewards=t(self.rewards[indices]),
             next_obs=t(self.next_obs[indices]),
             terminated=t(self.terminated[indices]),
+            discounts=t(self.discounts[indices]),
             weights=t(weights.astype(np.float32)),
             indices=indices,
         )
 
     # ---- checkpointing: plain tensors and ints, loadable with torch.load(weights_only=True) ----
-    ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated")
+    ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated", "discounts")
 
     def state_dict(self) -> dict:
         state = {name: torch.from_numpy(getattr(self, name)[: self.size].copy()) for name in self.ARRAYS}
