@@ -120,7 +120,9 @@ class QAgent:
         rng = self.rng if rng is None else rng
         eps = self.epsilon if epsilon is None else epsilon
         explore = rng.random(len(actions)) < eps
-        return np.where(explore, rng.integers(0, self.num_actions, len(actions)), actions)
+        if explore.any():
+            actions[explore] = rng.integers(0, self.num_actions, int(explore.sum()))
+        return actions
 
     def state_dict(self) -> dict:
         return self.q_net.state_dict()

@@ -29,6 +29,9 @@ class NStepWindow:
 
     def push(self, obs, actions, rewards, next_obs, terminated, done, valid):
         """Add one vector step; returns (obs, actions, returns, next_obs, terminated, discounts)."""
+        if self.n == 1:  # the definition with m = 1, without the window bookkeeping (the hot path)
+            return (obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid],
+                    np.full(int(valid.sum()), self.powers[1]))
         envs = np.flatnonzero(valid)
         at = self.count[envs]
         self.obs[envs, at] = obs[envs]
