@@ -9,7 +9,6 @@ once, for every algorithm.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import signal
 import time
@@ -290,6 +289,3 @@ def resume(run_dir: Path) -> RunResult:
     cfg.validate()
     return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
 
-
-def summary_line(result: RunResult) -> str:
-    return json.dumps(result.summary)
