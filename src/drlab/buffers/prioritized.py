@@ -49,12 +49,13 @@ class SumTree:
         """For each value v in [0, total), the slot i with cumsum[i-1] <= v < cumsum[i]."""
         values = np.asarray(prefix_sums, dtype=np.float64).copy()
         nodes = np.ones(len(values), dtype=np.int64)
-        while nodes[0] < self.leaf_base:
-            left = self.nodes[2 * nodes]
+        for _ in range(self.depth):
+            left_child = 2 * nodes
+            left = self.nodes[left_child]
             # Never step into an empty right subtree: guards against v == total from rounding.
-            go_right = (values >= left) & (self.nodes[2 * nodes + 1] > 0)
-            values -= np.where(go_right, left, 0.0)
-            nodes = 2 * nodes + go_right
+            go_right = (values >= left) & (self.nodes[left_child + 1] > 0)
+            np.subtract(values, left, out=values, where=go_right)
+            nodes = left_child + go_right
         return nodes - self.leaf_base
 
     def state_dict(self) -> dict:
