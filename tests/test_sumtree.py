@@ -4,10 +4,11 @@ import pytest
 from drlab.buffers.prioritized import SumTree
 
 
-@pytest.mark.parametrize("capacity", [1, 2, 5, 8, 37, 1000])
-def test_sum_tree_matches_brute_force_under_random_updates(capacity):
+@pytest.mark.parametrize("capacity, fanout", [(1, 16), (2, 2), (5, 2), (8, 2), (37, 2), (1000, 2),
+                                             (5, 16), (16, 16), (17, 16), (1000, 16), (4099, 4)])
+def test_sum_tree_matches_brute_force_under_random_updates(capacity, fanout):
     rng = np.random.default_rng(capacity)
-    tree = SumTree(capacity)
+    tree = SumTree(capacity, fanout)
     reference = np.zeros(capacity)
     for _ in range(200):
         k = rng.integers(1, 2 * capacity + 2)
@@ -20,9 +21,8 @@ def test_sum_tree_matches_brute_force_under_random_updates(capacity):
         assert tree.total == pytest.approx(reference.sum(), rel=1e-9)
         np.testing.assert_allclose(tree.get(np.arange(capacity)), reference)
         # Every internal node is the sum of its children.
-        nodes = tree.nodes
-        internal = np.arange(1, tree.leaf_base)
-        np.testing.assert_allclose(nodes[internal], nodes[2 * internal] + nodes[2 * internal + 1], rtol=1e-9, atol=1e-12)
+        for parent, children in zip(tree.levels[:-1], tree.levels[1:]):
+            np.testing.assert_allclose(parent, children.reshape(-1, fanout).sum(axis=1), rtol=1e-9, atol=1e-12)
         # find() agrees with a cumulative-sum search, including the ends of the range.
         cumsum = np.cumsum(reference)
         queries = np.concatenate([rng.random(64) * reference.sum(), [0.0, reference.sum() * (1 - 1e-12)]])
@@ -38,8 +38,9 @@ def test_sum_tree_matches_brute_force_under_random_updates(capacity):
         assert np.array_equal(found[same], expected[same])
 
 
-def test_find_never_returns_an_empty_leaf_at_the_top_of_the_range():
-    tree = SumTree(5)  # leaves 5..7 of the 8-leaf tree are empty padding
+@pytest.mark.parametrize("fanout", [2, 16])
+def test_find_never_returns_an_empty_leaf_at_the_top_of_the_range(fanout):
+    tree = SumTree(5, fanout)  # leaves 5.. are empty padding
     tree.update(np.arange(5), np.array([0.1, 0.2, 0.3, 0.4, 0.5]))
     slots = tree.find(np.array([tree.total, tree.total * (1 + 1e-15), np.nextafter(tree.total, 0)]))
     assert np.all(slots == 4)

@@ -9,60 +9,68 @@ from drlab.buffers.replay import Batch, ReplayBuffer
 
 
 class SumTree:
-    """Binary tree whose leaves hold non-negative priorities and whose nodes hold their sums.
+    """A tree whose leaves hold non-negative priorities and whose every node holds the sum of its
+    ``fanout`` children.
 
-    Vectorized: ``update`` and ``find`` take whole batches and walk the tree level by level with
-    NumPy, so a batch costs O(batch * log capacity) array work and no Python loop per item.
-    Node 1 is the root; the leaves of slots 0..capacity-1 are nodes leaf_base..leaf_base+capacity-1.
+    Vectorized: ``update`` and ``find`` take whole batches and walk the tree one level at a time
+    with NumPy, so a batch costs O(batch * fanout * depth) array work and no Python loop per item.
+    A fan-out of 16 instead of 2 cuts the depth fourfold (4 levels for 65k leaves); on small
+    batches NumPy's per-call overhead, not arithmetic, is the cost, so fewer levels is faster.
+    ``levels[0]`` is the root (one node), ``levels[-1]`` the leaves (slot i is leaf i).
     """
 
-    def __init__(self, capacity: int):
-        self.capacity = int(capacity)
-        self.leaf_base = 1 << max(0, (self.capacity - 1).bit_length())
-        self.depth = self.leaf_base.bit_length() - 1
-        self.nodes = np.zeros(2 * self.leaf_base, dtype=np.float64)
+    def __init__(self, capacity: int, fanout: int = 16):
+        self.capacity, self.fanout = int(capacity), int(fanout)
+        self.depth = 0
+        while self.fanout**self.depth < self.capacity:
+            self.depth += 1
+        self.levels = [np.zeros(self.fanout**d, dtype=np.float64) for d in range(self.depth + 1)]
 
     def leaves(self, size: int) -> np.ndarray:
         """Priorities of slots 0..size-1 (a view)."""
-        return self.nodes[self.leaf_base : self.leaf_base + size]
+        return self.levels[-1][:size]
 
     @property
     def total(self) -> float:
-        return float(self.nodes[1])
+        return float(self.levels[0][0])
 
     def get(self, slots: np.ndarray) -> np.ndarray:
-        return self.nodes[self.leaf_base + np.asarray(slots)]
+        return self.levels[-1][np.asarray(slots)]
 
     def update(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         """Set the priorities of ``slots`` (for a repeated slot the last value wins)."""
         if len(slots) == 0:
             return
-        nodes = self.leaf_base + np.asarray(slots, dtype=np.int64)
-        self.nodes[nodes] = priorities
+        nodes = np.asarray(slots, dtype=np.int64)
+        self.levels[-1][nodes] = priorities
         # Walk up one level at a time. A parent listed twice gets the same sum twice, so no
         # de-duplication is needed.
-        for _ in range(self.depth):
-            nodes = nodes // 2
-            self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
+        for d in range(self.depth - 1, -1, -1):
+            nodes = nodes // self.fanout
+            self.levels[d][nodes] = self.levels[d + 1].reshape(-1, self.fanout)[nodes].sum(axis=1)
 
     def find(self, prefix_sums: np.ndarray) -> np.ndarray:
         """For each value v in [0, total), the slot i with cumsum[i-1] <= v < cumsum[i]."""
         values = np.asarray(prefix_sums, dtype=np.float64).copy()
-        nodes = np.ones(len(values), dtype=np.int64)
-        for _ in range(self.depth):
-            left_child = 2 * nodes
-            left = self.nodes[left_child]
-            # Never step into an empty right subtree: guards against v == total from rounding.
-            go_right = (values >= left) & (self.nodes[left_child + 1] > 0)
-            np.subtract(values, left, out=values, where=go_right)
-            nodes = left_child + go_right
-        return nodes - self.leaf_base
+        nodes = np.zeros(len(values), dtype=np.int64)
+        rows = np.arange(len(values))
+        for d in range(1, self.depth + 1):
+            children = self.levels[d].reshape(-1, self.fanout)[nodes]
+            bounds = np.cumsum(children, axis=1)
+            child = (values[:, None] >= bounds).sum(axis=1)
+            # Never step into an empty child: guards against v == total from rounding.
+            last_nonempty = self.fanout - 1 - np.argmax(children[:, ::-1] > 0, axis=1)
+            child = np.minimum(child, last_nonempty)
+            values -= np.where(child > 0, bounds[rows, child - 1], 0.0)
+            nodes = nodes * self.fanout + child
+        return nodes
 
     def state_dict(self) -> dict:
-        return {"nodes": torch.from_numpy(self.nodes.copy())}
+        return {"leaves": torch.from_numpy(self.levels[-1].copy())}
 
     def load_state_dict(self, state: dict) -> None:
-        self.nodes[:] = state["nodes"].numpy()
+        leaves = state["leaves"].numpy()
+        self.update(np.arange(len(leaves)), leaves)
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
