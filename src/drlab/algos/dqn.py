@@ -249,8 +249,9 @@ def train_loop(run, learner: Learner) -> None:
 
         before, after = run.step, run.step + cfg.num_envs
         metrics = {}
-        if after > cfg.learning_starts and len(slots) and cfg.replay == "online":
-            metrics = learner.update(buffer.gather(slots))
+        if after > cfg.learning_starts and cfg.replay == "online":
+            if len(slots):  # the transitions just collected, nothing older
+                metrics = learner.update(buffer.gather(slots))
         elif after > cfg.learning_starts and len(buffer) >= cfg.batch_size:
             beta = cfg.per_beta + (1.0 - cfg.per_beta) * min(1.0, after / cfg.total_steps)
             for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
