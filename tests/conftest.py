@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -10,7 +9,6 @@ import torch
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-DRLAB = [sys.executable, "-m", "drlab.cli"]
 
 
 class CounterEnv(gym.Env):
