@@ -5,8 +5,9 @@
 
 Runs go one after another (never in parallel) so that train_seconds are comparable on a small
 machine. Each run is a normal `drlab train` run; its directory stays under --runs for inspection.
-The table (algorithm, env, preset, seeds solved, median train_seconds, median steps, median and
-range of the final greedy evaluation) goes to stdout and to --out.
+The rows (algorithm, env, preset, seeds solved, median train_seconds, median steps, median and
+range of the final greedy evaluation) go to stdout and replace the same rows in --out (other rows
+and the notes there stay).
 """
 
 from __future__ import annotations
@@ -58,23 +59,37 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/presets.md"))
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    lines = [
+    rows = []
+    for case in args.only:
+        algo, env_id, preset = case.split(":")
+        summaries = [run_case(algo, env_id, preset, seed, args.runs) for seed in seeds]
+        rows.append(row(algo, env_id, preset, summaries))
+        print(rows[-1], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(merge_rows(args.out.read_text() if args.out.exists() else "", rows))
+    print(f"updated {args.out}")
+
+
+def merge_rows(table: str, rows: list[str]) -> str:
+    """Replace the rows of ``table`` for the same (algorithm, env, preset), append new ones, keep the rest
+    (header and notes) as it is."""
+    header = [
         f"Preset benchmark, {datetime.now():%Y-%m-%d}, {platform.processor() or platform.machine()}, "
         f"{__import__('os').cpu_count()} cores; one run at a time; greedy evaluation over 100 episodes at the end.",
         "",
         "| algorithm | env | preset | seeds solved | median train_seconds | median steps | eval mean: median (min to max) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for case in args.only:
-        algo, env_id, preset = case.split(":")
-        summaries = [run_case(algo, env_id, preset, seed, args.runs) for seed in seeds]
-        lines.append(row(algo, env_id, preset, summaries))
-        print(lines[-1], flush=True)
-    table = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print(table)
+    lines = table.splitlines() or header
 
+    def key(line: str):
+        return tuple(cell.strip() for cell in line.split("|")[1:4])
+
+    new = {key(r): r for r in rows}
+    out = [new.pop(key(line), line) if line.startswith("| ") else line for line in lines]
+    last_row = max(i for i, line in enumerate(out) if line.startswith("|"))
+    out[last_row + 1:last_row + 1] = list(new.values())
+    return "\n".join(out) + "\n"
 
 if __name__ == "__main__":
     main()
