@@ -1,4 +1,4 @@
-"""The `drlab` command: train | eval | record | plot | resume | list."""
+"""The `drlab` command: train | sweep | eval | record | plot | resume | list."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from drlab.errors import DrlabError
 
 USAGE = """\
 drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [hyperparameter flags]
+drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--preset NAME] [--jobs K] [--out DIR]
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
 drlab record RUN_DIR [--out FILE.mp4] [--stochastic]
 drlab plot RUN_DIR... [--out FILE.png]
@@ -69,6 +70,33 @@ def report(result) -> int:
         line += f"; greedy evaluation over {e['episodes']} episodes: {e['mean']:.1f} +- {e['std']:.1f}{verdict}"
     print(line)
     return 0
+
+
+SWEEP_EPILOG = """\
+--set NAME=V1,V2,... takes config field names (dashes or underscores) and comma-separated values:
+numbers (lr=1e-3,3e-4), bools (double_dqn=true,false), choices (replay=uniform,per), tuples of
+ints joined by x (hidden=64x64,128x128), none for an optional value. A --set with one value is a
+fixed override for every run. The grid is every combination of the values x every seed; each run
+gets its own directory in --out, plus sweep.json, summary.md (one row per combination) and sweep.png."""
+
+
+def cmd_sweep(argv: list[str]) -> int:
+    from drlab.config import DEFAULT_PRESET
+    from drlab.sweep import execute, max_jobs, plan_sweep
+
+    p = OneLineParser(prog="drlab sweep", epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                      description="Train a grid of hyperparameter values x seeds as parallel processes and compare them.")
+    p.add_argument("algo")
+    p.add_argument("env_id")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="values of one config field (repeat for more fields)")
+    p.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="preset the grid starts from (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=None, help=f"runs at once (default and maximum: the CPU count, {max_jobs()})")
+    p.add_argument("--out", type=Path, default=None, help="sweep directory (default: runs/sweep-ALGO-ENV-TIME)")
+    args = p.parse_args(argv)
+    sweep = plan_sweep(args.algo, args.env_id, args.sets, args.seeds, args.preset, args.jobs, args.out)
+    return execute(sweep)
 
 
 def cmd_eval(argv: list[str]) -> int:
@@ -151,7 +179,7 @@ def cmd_list(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
             "resume": cmd_resume, "list": cmd_list}
 
 

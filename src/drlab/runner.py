@@ -98,6 +98,7 @@ class Run:
         if checkpoint is not None:
             self._restore(checkpoint)
         self.episode_stats = EpisodeStats(cfg.num_envs)
+        self.last_metrics: dict = {}
 
     # ---- called by the algorithm's loop ------------------------------------------------------
 
@@ -126,10 +127,11 @@ class Run:
         """Advance the step counter; log, evaluate and checkpoint when their intervals come round."""
         before, self.step = self.step, self.step + env_steps
         self.pbar.update(env_steps)
+        self.last_metrics.update(metrics)  # steps without an update log the latest update's figures
         cfg = self.cfg
         if _crossed(before, self.step, cfg.log_interval):
             elapsed = self._elapsed()
-            record = {f"train/{k}": float(v) for k, v in metrics.items()}
+            record = {f"train/{k}": float(v) for k, v in self.last_metrics.items()}
             record["perf/sps"] = (self.step - self._start_step) / max(elapsed - self._start_seconds, 1e-9)
             self.logger.log(self.step, elapsed, record)
         if cfg.eval_interval and _crossed(before, self.step, cfg.eval_interval):

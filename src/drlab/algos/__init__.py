@@ -18,6 +18,10 @@ from drlab.errors import DrlabError
 
 ALGORITHMS = {
     "dqn": "drlab.algos.dqn",
+    "reinforce": "drlab.algos.reinforce",
+    "actor-critic": "drlab.algos.actor_critic",
+    "a2c": "drlab.algos.a2c",
+    "ppo": "drlab.algos.ppo",
 }
 
 

@@ -1,0 +1,96 @@
+"""A2C (Mnih et al. 2016, synchronous): N envs, n-step rollouts, one gradient step per rollout.
+
+Value targets are n-step returns that stop at episode ends and bootstrap on truncation and at the
+end of the rollout; gae_lambda < 1 uses GAE advantages instead (lambda = 1 is the n-step case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from drlab.algos import policy_gradient as pg
+from drlab.buffers.rollout import Rollout
+from drlab.config import in_unit_interval, positive
+from drlab.returns import explained_variance
+
+VARIANTS = {
+    "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
+}
+
+
+@dataclass
+class Config(pg.PGConfig):
+    num_envs: int = 8
+    n_steps: int = 5
+    """Steps per env in each rollout (the n of the n-step targets)."""
+    gae_lambda: float = 1.0
+    """GAE lambda; 1 gives plain n-step advantages."""
+    normalize_advantages: bool = False
+    """Normalise advantages over the rollout."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "n_steps")
+        in_unit_interval(self, "gae_lambda")
+
+
+def check_env(cfg: Config, envs) -> None:
+    pg.check_env("a2c", cfg, envs)
+
+
+def make_agent(cfg: Config, obs_space, action_space, device):
+    return pg.make_policy_agent(cfg, obs_space, action_space, device)
+
+
+def a2c_loss(net, batch: dict, cfg: Config):
+    """Policy gradient with advantages, value regression to the targets, entropy bonus; masked to
+    real transitions. Returns (loss, metrics)."""
+    logits, values = net(batch["obs"])
+    values = values.squeeze(-1)
+    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    mask, advantages = batch["valid"], batch["advantages"]
+    if cfg.normalize_advantages:
+        advantages = pg.masked_normalize(advantages, mask)
+    policy_loss = -pg.masked_mean(advantages * log_pi, mask)
+    value_loss = pg.masked_mean((batch["returns"] - values) ** 2, mask)
+    entropy = pg.masked_mean(entropy, mask)
+    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    return loss, pg.detached(loss=loss, policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
+
+
+class Learner(pg.PolicyLearner):
+    def __init__(self, cfg: Config, agent, obs_space):
+        self.cfg, self.agent = cfg, agent
+        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
+        self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
+
+    def update(self, step: int) -> dict:
+        cfg, r = self.cfg, self.rollout
+        r.evaluate(self.agent.net, self.agent.device)
+        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda)
+        batch = r.tensors(self.agent.device, advantages=advantages, returns=returns)
+        lr = self.optimizer.set_progress(step)
+        loss, metrics = a2c_loss(self.agent.net, batch, cfg)
+        metrics["grad_norm"] = self.optimizer.step(loss)
+        return {**metrics, **rollout_diagnostics(r, advantages, returns), "lr": lr}
+
+
+
+def rollout_diagnostics(r: Rollout, advantages: np.ndarray, returns: np.ndarray) -> dict:
+    """Value predictions vs targets and advantage statistics over the rollout's real transitions."""
+    valid = r.valid
+    if not valid.any():
+        return {}
+    predictions, targets, adv = r.values[:-1, :, 0][valid], returns[valid], advantages[valid]
+    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
+            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
+
+
+def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
+    return Learner(cfg, agent, obs_space)
+
+
+train_loop = pg.rollout_train_loop

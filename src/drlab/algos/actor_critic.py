@@ -1,0 +1,172 @@
+"""Shared-body Actor-Critic (seed 001, done right).
+
+One body with two heads: policy logits and Q(s, .). Each iteration collects a short rollout from
+N envs with the current policy and stores its transitions in a replay buffer. Then:
+
+* the critic takes ``critic_updates`` gradient steps on random replay batches (off-policy): TD on
+  Q(s, a) towards r + gamma * sum_a' pi(a'|s') Q_target(s', a') (expected SARSA under the current
+  policy; a terminated transition has no future, a truncated one bootstraps);
+* the actor takes one step on the rollout just collected (on-policy), with the advantage
+  Q(s, a) - V(s), V(s) = sum_a pi(a|s) Q(s, a), plus an entropy bonus.
+
+The notebook cleared its replay buffer every 16 steps, so a 64-sample critic batch never existed
+and the critic never trained; and its actor was weighted by a one-output value head used as if it
+were Q(s, a). Here the buffer keeps ``buffer_size`` transitions and the Q head has one output per
+action. ``symlog_values`` makes the Q head predict symlog(Q) (DreamerV3's squashing, the
+notebook's helpers): targets are compared in symlog space, Q = symexp(head).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from drlab.algos import policy_gradient as pg
+from drlab.buffers.replay import Batch, ReplayBuffer
+from drlab.buffers.rollout import Rollout
+from drlab.config import in_unit_interval, non_negative, positive
+from drlab.errors import DrlabError
+from drlab.returns import explained_variance
+
+VARIANTS = {
+    "default": "shared body, policy + Q heads; on-policy actor, off-policy critic from replay; symlog option",
+}
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+@dataclass
+class Config(pg.PGConfig):
+    shared_body: bool = True
+    num_envs: int = 8
+    n_steps: int = 4
+    """Steps per env in each rollout (the actor's on-policy batch is n_steps * num_envs)."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 128
+    """Transitions per critic step."""
+    critic_updates: int = 4
+    """Critic gradient steps per actor step."""
+    learning_starts: int = 1_000
+    """Environment steps before the first update."""
+    tau: float = 0.01
+    """Polyak rate of the critic's target network per critic step (1: no target network)."""
+    symlog_values: bool = False
+    """The Q head predicts symlog(Q); TD errors are taken in symlog space."""
+    normalize_advantages: bool = True
+    """Normalise the actor's advantages over the rollout."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "n_steps", "buffer_size", "batch_size", "critic_updates", "tau")
+        non_negative(self, "learning_starts")
+        in_unit_interval(self, "tau")
+        if not self.shared_body:
+            raise DrlabError("actor-critic uses one shared body (shared_body must be true); use a2c for separate networks")
+        if self.batch_size > self.buffer_size:
+            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+
+
+def check_env(cfg: Config, envs) -> None:
+    pg.check_env("actor-critic", cfg, envs)
+
+
+def make_agent(cfg: Config, obs_space, action_space, device):
+    return pg.make_policy_agent(cfg, obs_space, action_space, device, value_outputs=int(action_space.n))
+
+
+def q_values(head: torch.Tensor, cfg: Config) -> torch.Tensor:
+    return symexp(head) if cfg.symlog_values else head
+
+
+def critic_loss(net, target_net, batch: Batch, cfg: Config):
+    """Expected-SARSA TD loss of the Q head on a replay batch. Returns (loss, metrics)."""
+    head = net(batch.obs)[1].gather(1, batch.actions[:, None]).squeeze(1)
+    with torch.no_grad():
+        next_logits, next_head = target_net(batch.next_obs)
+        next_v = (F.softmax(next_logits, dim=1) * q_values(next_head, cfg)).sum(1)
+        target = batch.rewards + batch.discounts * (1.0 - batch.terminated) * next_v
+    squashed_target = symlog(target) if cfg.symlog_values else target
+    loss = F.mse_loss(head, squashed_target)
+    q_sa = q_values(head.detach(), cfg)
+    return loss, {"value_loss": loss.detach(), "value_mean": q_sa.mean(), "target_mean": target.mean(),
+                  "explained_variance": explained_variance(q_sa, target)}
+
+
+def actor_loss(net, batch: dict, cfg: Config):
+    """On-policy policy gradient with the Q critic's advantage Q(s,a) - V(s). Returns (loss, metrics)."""
+    logits, head = net(batch["obs"])
+    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    mask = batch["valid"]
+    with torch.no_grad():  # the critic is a fixed judge here
+        q = q_values(head, cfg)
+        v = (F.softmax(logits, dim=1) * q).sum(1)
+        advantages = q.gather(1, batch["actions"][:, None]).squeeze(1) - v
+        if cfg.normalize_advantages:
+            advantages = pg.masked_normalize(advantages, mask)
+    policy_loss = -pg.masked_mean(advantages * log_pi, mask)
+    entropy = pg.masked_mean(entropy, mask)
+    loss = policy_loss - cfg.ent_coef * entropy
+    return loss, pg.detached(policy_loss=policy_loss, entropy=entropy, advantage_mean=pg.masked_mean(advantages, mask),
+                             advantage_std=pg.masked_mean(advantages ** 2, mask).sqrt())
+
+
+class Learner(pg.PolicyLearner):
+    def __init__(self, cfg: Config, agent, obs_space, rng):
+        self.cfg, self.agent, self.rng = cfg, agent, rng
+        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
+        self.target_net = copy.deepcopy(agent.net).requires_grad_(False) if cfg.tau < 1 else agent.net
+        self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, obs_space.dtype, agent.device)
+
+    def store(self) -> None:
+        """The rollout's real transitions into the replay buffer (obs[t + 1] is each one's next obs)."""
+        r, valid = self.rollout, self.rollout.valid
+        self.buffer.add(r.obs[:-1][valid], r.actions[valid], r.rewards[valid], r.obs[1:][valid],
+                        r.terminated[valid], np.full(int(valid.sum()), self.cfg.gamma, dtype=np.float32))
+
+    def update(self, step: int) -> dict:
+        cfg = self.cfg
+        self.store()
+        if step < cfg.learning_starts or len(self.buffer) < cfg.batch_size:
+            return {}
+        lr = self.optimizer.set_progress(step)
+        for _ in range(cfg.critic_updates):
+            loss, metrics = critic_loss(self.agent.net, self.target_net, self.buffer.sample(cfg.batch_size, self.rng), cfg)
+            metrics["critic_grad_norm"] = self.optimizer.step(cfg.vf_coef * loss)
+            self.update_target()
+        loss, actor_metrics = actor_loss(self.agent.net, self.rollout.tensors(self.agent.device), cfg)
+        actor_metrics["grad_norm"] = self.optimizer.step(loss)
+        return {**metrics, **actor_metrics, "loss": actor_metrics["policy_loss"] + cfg.vf_coef * metrics["value_loss"],
+                "lr": lr}
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        if self.target_net is not self.agent.net:
+            for target, online in zip(self.target_net.parameters(), self.agent.net.parameters()):
+                target.lerp_(online, self.cfg.tau)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "target": self.target_net.state_dict(), "buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.target_net.load_state_dict(state["target"])
+        self.buffer.load_state_dict(state["buffer"])
+
+
+def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
+    return Learner(cfg, agent, obs_space, rng)
+
+
+train_loop = pg.rollout_train_loop

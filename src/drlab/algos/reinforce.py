@@ -1,0 +1,164 @@
+"""REINFORCE (Williams 1992): Monte-Carlo returns of whole episodes weight log pi(a|s).
+
+N envs are stepped as one batch (the policy runs once per vector step). An update happens once
+``episodes_per_update`` episodes have ended; it trains on every step whose episode has ended, in
+one batched forward pass. Steps of episodes still running stay in storage and are trained in a
+later update, once their episode ends (one update after they were collected, at most a few).
+
+Options: an entropy bonus, a baseline (none, the batch's mean return, or a learned state value
+trained alongside), and normalised returns/advantages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from drlab.algos import policy_gradient as pg
+from drlab.config import positive
+from drlab.returns import complete_mask, discounted_returns, explained_variance
+
+VARIANTS = {
+    "default": "Monte-Carlo policy gradient; baseline none | mean | learned, entropy bonus, normalised returns",
+}
+
+
+@dataclass
+class Config(pg.PGConfig):
+    num_envs: int = 8
+    episodes_per_update: int = 8
+    """Finished episodes that trigger an update."""
+    baseline: Literal["none", "mean", "learned"] = "none"
+    """What is subtracted from the return: nothing, the batch's mean return, or a learned V(s)."""
+    normalize_returns: bool = True
+    """Divide returns (after the baseline) by their standard deviation over the batch."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "episodes_per_update")
+
+
+def check_env(cfg: Config, envs) -> None:
+    pg.check_env("reinforce", cfg, envs)
+
+
+def make_agent(cfg: Config, obs_space, action_space, device):
+    return pg.make_policy_agent(cfg, obs_space, action_space, device)
+
+
+def reinforce_loss(net, batch: dict, cfg: Config):
+    """-(G - b) log pi(a|s) - ent_coef * H, over the steps of finished episodes (mask), plus the
+    value regression of a learned baseline. Returns (loss, metrics)."""
+    logits, values = net(batch["obs"])
+    values = values.squeeze(-1)
+    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    mask, returns = batch["mask"], batch["returns"]
+    if cfg.baseline == "learned":
+        advantages = returns - values.detach()
+    elif cfg.baseline == "mean":
+        advantages = returns - pg.masked_mean(returns, mask)
+    else:
+        advantages = returns
+    if cfg.normalize_returns:
+        advantages = advantages / (pg.masked_mean((advantages - pg.masked_mean(advantages, mask)) ** 2, mask).sqrt() + 1e-8)
+    policy_loss = -pg.masked_mean(advantages * log_pi, mask)
+    entropy = pg.masked_mean(entropy, mask)
+    loss = policy_loss - cfg.ent_coef * entropy
+    value_loss = pg.masked_mean((returns - values) ** 2, mask)
+    if cfg.baseline == "learned":
+        loss = loss + cfg.vf_coef * value_loss
+    metrics = pg.detached(loss=loss, policy_loss=policy_loss, value_loss=value_loss, entropy=entropy,
+                          advantage_mean=pg.masked_mean(advantages, mask),
+                          advantage_std=pg.masked_mean((advantages - pg.masked_mean(advantages, mask)) ** 2, mask).sqrt())
+    return loss, metrics
+
+
+class EpisodeStorage:
+    """Rows of one vector step each, kept until every step in them belongs to a finished episode.
+
+    ``trained`` marks steps already used by an update (their episode ended before it); a step is
+    used when its episode has ended and it has not been trained yet.
+    """
+
+    COLUMNS = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
+
+    def __init__(self):
+        self.rows: dict[str, list[np.ndarray]] = {name: [] for name in self.COLUMNS}
+        self.rows["trained"] = []
+
+    def append(self, **step: np.ndarray) -> None:
+        for name in self.COLUMNS:
+            self.rows[name].append(step[name])
+        self.rows["trained"].append(np.zeros_like(step["valid"]))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.stack(rows) for name, rows in self.rows.items()}
+
+    def drop_trained(self, trained: np.ndarray, valid: np.ndarray) -> None:
+        """Record what the update used and forget the leading rows that hold nothing else to train."""
+        finished = (trained | ~valid).all(axis=1)
+        keep = len(finished) if finished.all() else int(np.argmin(finished))
+        self.rows = {name: rows[keep:] for name, rows in self.rows.items()}
+        self.rows["trained"] = list(trained[keep:])
+
+
+class Learner(pg.PolicyLearner):
+    def __init__(self, cfg: Config, agent):
+        self.cfg, self.agent = cfg, agent
+        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
+        self.storage = EpisodeStorage()
+
+    def update(self, step: int, next_obs: np.ndarray) -> dict:
+        cfg, device = self.cfg, self.agent.device
+        data = self.storage.arrays()
+        use = complete_mask(data["terminated"], data["truncated"], data["valid"]) & ~data["trained"]
+        T, N = use.shape
+        obs = torch.from_numpy(np.concatenate([data["obs"], next_obs[None]]).reshape((T + 1) * N, -1)).to(device)
+        values_all = None
+        if cfg.baseline == "learned":  # a truncated episode's return is completed by V(last obs)
+            with torch.no_grad():
+                values_all = self.agent.net(obs)[1].view(T + 1, N).cpu().numpy()
+        returns = discounted_returns(data["rewards"], data["terminated"], data["truncated"], data["valid"], cfg.gamma,
+                                     values_all, None if values_all is None else values_all[-1])
+        batch = {"obs": obs[: T * N], "actions": torch.from_numpy(data["actions"].reshape(-1)).to(device),
+                 "returns": torch.from_numpy(returns.reshape(-1)).to(device),
+                 "mask": torch.from_numpy(use.reshape(-1).astype(np.float32)).to(device)}
+        lr = self.optimizer.set_progress(step)
+        loss, metrics = reinforce_loss(self.agent.net, batch, cfg)
+        metrics["grad_norm"] = self.optimizer.step(loss)
+        self.storage.drop_trained(data["trained"] | use, data["valid"])
+        metrics.update(lr=lr, target_mean=returns[use].mean())
+        if values_all is not None:
+            metrics.update(value_mean=values_all[:-1][use].mean(),
+                           explained_variance=explained_variance(values_all[:-1][use], returns[use]))
+        return metrics
+
+
+def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
+    return Learner(cfg, agent)
+
+
+def train_loop(run, learner: Learner) -> None:
+    cfg, storage = run.cfg, learner.storage
+    obs = run.reset_envs()
+    prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    finished = 0  # episodes ended since the last update
+    while run.running():
+        actions = learner.agent.act(obs, greedy=False)
+        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        done = terminated | truncated
+        valid = ~prev_done  # the autoreset step after an episode end is not a transition
+        run.record_episodes(rewards, done, valid)
+        storage.append(obs=obs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated,
+                       valid=valid)
+        finished += int((done & valid).sum())
+
+        metrics = {}
+        if finished >= cfg.episodes_per_update:
+            metrics = learner.update(run.step + cfg.num_envs, next_obs)
+            finished = 0
+        obs, prev_done = next_obs, done
+        run.end_step(cfg.num_envs, metrics)

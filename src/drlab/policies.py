@@ -1,0 +1,81 @@
+"""Actor-critic networks and the agent that acts from them (REINFORCE, Actor-Critic, A2C, PPO).
+
+One network class covers the shared and the separate layouts: ``forward(obs) -> (logits, values)``.
+``values`` has one column for a state-value critic (V) and one per action for a Q critic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from drlab.nets import mlp
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def orthogonal_init(module: nn.Module, gain: float) -> None:
+    """Orthogonal weights with ``gain`` and zero biases for every Linear layer in ``module``."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight, gain)
+            nn.init.zeros_(layer.bias)
+
+
+class ActorCritic(nn.Module):
+    """Policy logits and value outputs, from one shared MLP body or from two separate MLPs."""
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
+                 shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.shared_body = shared_body
+        if shared_body:
+            self.body = mlp(obs_dim, hidden[:-1], hidden[-1], act).append(act())
+            self.policy_head = nn.Linear(hidden[-1], num_actions)
+            self.value_head = nn.Linear(hidden[-1], value_outputs)
+        else:
+            self.actor = mlp(obs_dim, hidden, num_actions, act)
+            self.critic = mlp(obs_dim, hidden, value_outputs, act)
+        if ortho_init:  # the usual PPO/A2C init: sqrt 2 inside, small policy outputs, unit value outputs
+            orthogonal_init(self, math.sqrt(2))
+            orthogonal_init(self.policy_head if shared_body else self.actor[-1], 0.01)
+            orthogonal_init(self.value_head if shared_body else self.critic[-1], 1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared_body:
+            features = self.body(obs)
+            return self.policy_head(features), self.value_head(features)
+        return self.actor(obs), self.critic(obs)
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy_head(self.body(obs)) if self.shared_body else self.actor(obs)
+
+
+class PolicyAgent:
+    """Acts from an ActorCritic: greedy (argmax of the logits) or sampled, batched over envs."""
+
+    def __init__(self, net: ActorCritic, device: torch.device, seed: int):
+        self.net, self.device = net, device
+        self.rng = np.random.default_rng(seed)
+
+    def _tensor(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, greedy: bool = True) -> np.ndarray:
+        logits = self.net.logits(self._tensor(obs)).cpu().numpy()
+        return logits.argmax(axis=1) if greedy else self._sample(logits)
+
+    def _sample(self, logits: np.ndarray) -> np.ndarray:
+        # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits), in two NumPy ops.
+        return (logits - np.log(-np.log(self.rng.random(logits.shape)))).argmax(axis=1)
+
+    def state_dict(self) -> dict:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state)
