@@ -1,0 +1,178 @@
+"""`drlab sweep`: value parsing, one-line errors, the table, and a tiny real grid through the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from drlab.algos.dqn import Config
+from drlab.cli import main
+from drlab.errors import DrlabError
+from drlab.sweep import (execute, field_types, format_value, parse_seeds, parse_set, parse_value,
+                         plan_sweep, point_name)
+
+TINY = ["--set", "total_steps=300", "--set", "learning-starts=100", "--set", "eval_interval=0",
+        "--set", "final_eval_episodes=2", "--set", "log_interval=100"]
+TYPES = field_types(Config)
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("lr", "1e-3", 0.001),
+    ("batch_size", "64", 64),
+    ("total_steps", "100_000", 100_000),
+    ("total_steps", "1e5", 100_000),
+    ("double_dqn", "True", True),
+    ("double_dqn", "no", False),
+    ("replay", "symlog-softmax", "symlog-softmax"),
+    ("hidden", "64x64", (64, 64)),
+    ("hidden", "256", (256,)),
+    ("stop_threshold", "none", None),
+    ("stop_threshold", "200", 200.0),
+    ("device", "cpu", "cpu"),
+])
+def test_values_are_parsed_to_the_field_type(name, text, value):
+    parsed = parse_value(name, TYPES[name], text)
+    assert parsed == value and type(parsed) is type(value)
+    assert parse_value(name, TYPES[name], format_value(parsed)) == parsed  # names and tables round-trip
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("lr", "fast", "not a number"),
+    ("batch_size", "1.5", "not an integer"),
+    ("double_dqn", "maybe", "not a bool"),
+    ("replay", "prioritized", "not one of online, uniform, symlog-softmax, per"),
+    ("hidden", "64xx64", "tuple of integers"),
+    ("stop_threshold", "high", "or none"),
+])
+def test_unparsable_values(name, text, fragment):
+    with pytest.raises(DrlabError, match=fragment):
+        parse_value(name, TYPES[name], text)
+
+
+def test_set_and_seed_syntax():
+    assert parse_set("ent-coef=0.01,0.1") == ("ent_coef", ["0.01", "0.1"])
+    assert parse_set("hidden=64x64, 128x128") == ("hidden", ["64x64", "128x128"])
+    for bad in ["lr", "=1", "lr=", "lr=1,,2"]:
+        with pytest.raises(DrlabError):
+            parse_set(bad)
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    for bad in ["0,a", "1.5", "0,0", "-1", ""]:
+        with pytest.raises(DrlabError):
+            parse_seeds(bad)
+    assert point_name({"hidden": (64, 64), "replay": "symlog-softmax"}, 1) == "hidden=64x64-replay=symlog-softmax-s1"
+    assert point_name({"tag": "a/b c"}, 0) == "tag=a_b_c-s0"
+
+
+def test_mean_band_interpolates_onto_a_common_grid_and_holds_the_last_value():
+    from drlab.plots import mean_band
+
+    a = (np.array([0, 10, 10, 20]), np.array([0.0, 5.0, 10.0, 20.0]))  # two episodes end at step 10
+    b = (np.array([5, 40]), np.array([0.0, 30.0]))
+    grid, mean, low, high = mean_band([a, b], num=8)
+    assert grid[0] == 5 and grid[-1] == 40
+    ya = np.interp(grid, [0, 10, 20], [0.0, 10.0, 20.0])  # the last value at step 10 counts; 20 held after
+    yb = np.interp(grid, [5, 40], [0.0, 30.0])
+    np.testing.assert_allclose(mean, (ya + yb) / 2)
+    np.testing.assert_allclose(low, np.minimum(ya, yb))
+    np.testing.assert_allclose(high, np.maximum(ya, yb))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "lr"], "expected NAME=VALUE"),
+    (["--set", "lr="], "empty value"),
+    (["--set", "ent_coef=0.01,0.1"], "unknown setting for dqn"),
+    (["--set", "lr=fast,0.1"], "lr: 'fast' is not a number"),
+    (["--set", "lr=0.1,0.1"], "repeated"),
+    (["--set", "lr=1e-3", "--set", "lr=1e-4"], "given twice"),
+    (["--set", "seed=1,2"], "use --seeds"),
+    (["--set", "lr=-1,0.1"], "lr must be > 0 (got -1.0) (at lr=-1.0)"),
+    (["--seeds", "0,x"], "--seeds '0,x'"),
+    (["--jobs", "0"], "--jobs must be between 1"),
+    (["--preset", "nonsense"], "no preset 'nonsense'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "dqn", "CartPole-v1", *args]
+    if "--seeds" not in args:
+        argv += ["--seeds", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("drlab: error:") and fragment in err[0], err
+    assert not any(tmp_path.iterdir()), "a rejected sweep must not write anything"
+
+
+@pytest.mark.parametrize("algo, env_id, fragment", [
+    ("sac", "CartPole-v1", "unknown algorithm 'sac'"),
+    ("dqn", "CartPoel-v1", "unknown environment 'CartPoel-v1'"),
+    ("dqn", "Pendulum-v1", "dqn needs a discrete action space"),
+])
+def test_unknown_algorithm_or_env(algo, env_id, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", algo, env_id, "--set", "lr=1e-3,1e-4", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err
+    assert not any(tmp_path.iterdir())
+
+
+def _summary(seed, mean, solved, steps=300):
+    return {"algo": "dqn", "env_id": "CartPole-v1", "seed": seed, "steps": steps, "train_seconds": 1.0 + seed,
+            "sps": 300.0, "eval": {"mean": mean, "std": 0.0, "episodes": 2, "greedy": True},
+            "threshold": 475.0, "solved": solved}
+
+
+def test_a_failed_point_is_recorded_and_the_others_kept(tmp_path, capsys):
+    sweep = plan_sweep("dqn", "CartPole-v1", ["lr=1e-3,1e-4", "total_steps=300"], "0,1", out=tmp_path / "sw")
+
+    def backend(points, jobs, on_result):  # stands in for the process pool: no training
+        outcomes = []
+        for i, (algo, config) in enumerate(points):
+            if config["lr"] == 1e-4 and config["seed"] == 1:
+                outcome = {"status": "failed", "error": "RuntimeError: boom", "traceback": "Traceback ..."}
+            else:
+                mean = 500.0 if config["lr"] == 1e-3 else 20.0 + config["seed"]
+                outcome = {"status": "ok", "summary": _summary(config["seed"], mean, mean >= 475),
+                           "final_reward_mean_100": 10.0 * (config["seed"] + 1)}
+            on_result(i, outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    assert execute(sweep, backend=backend) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == ["drlab: error: run lr=0.0001-s1 failed: RuntimeError: boom"]
+    rows = [line for line in out.splitlines() if line.startswith("| lr=")]
+    assert [r.split("|")[1:3] for r in rows] == [[" lr=0.001  ", " 2/2    "], [" lr=0.0001 ", " 0/2    "]]
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert cells[2:] == ["20.0", "[20.0, 20.0]", "1.0", "300", "10.0", "1"]
+    data = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert [p["status"] for p in data["points"]] == ["ok", "ok", "ok", "failed"]
+    assert data["points"][3]["traceback"] == "Traceback ..." and data["grid"] == {"lr": [0.001, 0.0001]}
+    assert "no plot" in out  # no metrics.jsonl without real runs
+    assert (tmp_path / "sw" / "summary.md").read_text().count("| lr=") == 2
+
+
+def test_a_tiny_grid_through_the_command_line(tmp_path):
+    out = tmp_path / "sweep"
+    jobs = min(2, os.cpu_count() or 1)
+    result = subprocess.run(
+        [sys.executable, "-m", "drlab.cli", "sweep", "dqn", "CartPole-v1", "--set", "lr=1e-3,3e-4",
+         "--seeds", "0,1", "--jobs", str(jobs), "--out", str(out), *TINY],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    names = ["lr=0.001-s0", "lr=0.001-s1", "lr=0.0003-s0", "lr=0.0003-s1"]
+    for name in names:
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["steps"] >= 300 and summary["eval"]["episodes"] == 2
+        config = json.loads((out / name / "config.json").read_text())
+        assert config["progress"] is False and config["learning_starts"] == 100
+    data = json.loads((out / "sweep.json").read_text())
+    assert [p["name"] for p in data["points"]] == names
+    assert all(p["status"] == "ok" and p["summary"]["seed"] == p["seed"] for p in data["points"])
+    table = (out / "summary.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| lr=")]
+    assert len(rows) == 2 and all("/2 " in row for row in rows)
+    assert rows[0] in result.stdout and f"sweep directory: {out}" in result.stdout
+    assert (out / "sweep.png").stat().st_size > 10_000
