@@ -36,3 +36,11 @@ def test_online_dqn_learns(tmp_path):
                                                 "run_dir": str(tmp_path / "r")})
     assert run.summary["steps"] < settings["total_steps"], run.summary
     assert run.summary["eval"]["mean"] >= 150.0, run.summary
+
+
+@pytest.mark.parametrize("algo, seed", [("reinforce", 0), ("actor-critic", 0), ("a2c", 0), ("ppo", 0)])
+def test_policy_gradient_presets_solve_cartpole(tmp_path, algo, seed):
+    run = drlab.train(algo, "CartPole-v1", seed=seed, progress=False, run_dir=str(tmp_path / "r"))
+    assert run.summary["eval"]["episodes"] == 100
+    assert run.summary["eval"]["mean"] >= 475.0, run.summary
+    assert run.summary["steps"] < 100_000 or algo == "ppo", run.summary  # stopped on solving, well before the end

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -47,12 +49,35 @@ def cmd_train(argv: list[str]) -> int:
     module = get_algo(known.algo)
     env_spec(known.env_id)  # unknown env / missing optional dependency: one line, before anything else
     defaults = build_config(module.Config, known.env_id, preset_overrides(known.algo, known.env_id, known.preset))
-    cfg = tyro.cli(module.Config, default=defaults, args=rest,
-                   prog=f"drlab train {known.algo} {known.env_id}",
-                   description=f"{known.algo} on {known.env_id}, preset '{known.preset}'.")
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            cfg = tyro.cli(module.Config, default=defaults, args=rest,
+                           prog=f"drlab train {known.algo} {known.env_id}",
+                           description=f"{known.algo} on {known.env_id}, preset '{known.preset}'.")
+    except SystemExit as exit_:
+        if exit_.code in (0, None):  # --help
+            sys.stderr.write(captured.getvalue())
+            raise
+        raise DrlabError(tyro_message(captured.getvalue())) from None
+    sys.stderr.write(captured.getvalue())  # warnings, if any
     cfg.env_id = known.env_id
     result = train_config(known.algo, cfg)
     return report(result)
+
+
+def tyro_message(text: str) -> str:
+    """tyro's boxed multi-line parse error as one line: the box's title and its message, up to the
+    box's inner rule (after which comes help text)."""
+    rows = [line.strip().strip("\u2502\u256d\u256e\u2570\u256f").strip() for line in text.splitlines()]
+    title = rows[0].strip("\u2500 ") if rows else ""
+    message = []
+    for row in rows[1:]:
+        if row and not row.strip("\u2500"):  # the rule between the message and the help text
+            break
+        message.append(row)
+    body = " ".join(" ".join(message).split())
+    return f"{title.lower()}: {body}" if title and body else (body or title or "invalid arguments (see --help)")
 
 
 def report(result) -> int:

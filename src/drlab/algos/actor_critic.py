@@ -6,8 +6,9 @@ N envs with the current policy and stores its transitions in a replay buffer. Th
 * the critic takes ``critic_updates`` gradient steps on random replay batches (off-policy): TD on
   Q(s, a) towards r + gamma * sum_a' pi(a'|s') Q_target(s', a') (expected SARSA under the current
   policy; a terminated transition has no future, a truncated one bootstraps);
-* the actor takes one step on the rollout just collected (on-policy), with the advantage
-  Q(s, a) - V(s), V(s) = sum_a pi(a|s) Q(s, a), plus an entropy bonus.
+* the actor takes one step on the rollout just collected (on-policy), with GAE advantages of the
+  rollout's rewards under the critic's V(s) = sum_a pi(a|s) Q(s, a) (or, with advantage = "q", the
+  critic's Q(s, a) - V(s) alone), plus an entropy bonus.
 
 The notebook cleared its replay buffer every 16 steps, so a 64-sample critic batch never existed
 and the critic never trained; and its actor was weighted by a one-output value head used as if it
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,7 +32,7 @@ from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.buffers.rollout import Rollout
 from drlab.config import in_unit_interval, non_negative, positive
 from drlab.errors import DrlabError
-from drlab.returns import explained_variance
+from drlab.returns import explained_variance, gae
 
 VARIANTS = {
     "default": "shared body, policy + Q heads; on-policy actor, off-policy critic from replay; symlog option",
@@ -63,6 +65,11 @@ class Config(pg.PGConfig):
     """Polyak rate of the critic's target network per critic step (1: no target network)."""
     symlog_values: bool = False
     """The Q head predicts symlog(Q); TD errors are taken in symlog space."""
+    advantage: Literal["gae", "q"] = "gae"
+    """The actor's advantage: GAE over the rollout with the critic's V(s) = sum_a pi(a|s) Q(s, a), or
+    the critic's Q(s, a) - V(s) alone."""
+    gae_lambda: float = 0.95
+    """GAE lambda (advantage = "gae")."""
     normalize_advantages: bool = True
     """Normalise the actor's advantages over the rollout."""
 
@@ -70,7 +77,7 @@ class Config(pg.PGConfig):
         super().validate()
         positive(self, "n_steps", "buffer_size", "batch_size", "critic_updates", "tau")
         non_negative(self, "learning_starts")
-        in_unit_interval(self, "tau")
+        in_unit_interval(self, "tau", "gae_lambda")
         if not self.shared_body:
             raise DrlabError("actor-critic uses one shared body (shared_body must be true); use a2c for separate networks")
         if self.batch_size > self.buffer_size:
@@ -103,15 +110,24 @@ def critic_loss(net, target_net, batch: Batch, cfg: Config):
                   "explained_variance": explained_variance(q_sa, target)}
 
 
+def state_values(net, obs: torch.Tensor, cfg: Config):
+    """(logits, Q(s, .), V(s) = sum_a pi(a|s) Q(s, a)) for a batch of observations."""
+    logits, head = net(obs)
+    q = q_values(head, cfg)
+    return logits, q, (F.softmax(logits, dim=-1) * q).sum(-1)
+
+
 def actor_loss(net, batch: dict, cfg: Config):
-    """On-policy policy gradient with the Q critic's advantage Q(s,a) - V(s). Returns (loss, metrics)."""
-    logits, head = net(batch["obs"])
+    """On-policy policy gradient on the rollout, with batch["advantages"] from the rollout's returns
+    (advantage = "gae") or the critic's Q(s, a) - V(s) (advantage = "q"). Returns (loss, metrics)."""
+    logits, q, v = state_values(net, batch["obs"], cfg)
     log_pi, entropy = pg.policy_terms(logits, batch["actions"])
     mask = batch["valid"]
     with torch.no_grad():  # the critic is a fixed judge here
-        q = q_values(head, cfg)
-        v = (F.softmax(logits, dim=1) * q).sum(1)
-        advantages = q.gather(1, batch["actions"][:, None]).squeeze(1) - v
+        if cfg.advantage == "q":
+            advantages = q.gather(1, batch["actions"][:, None]).squeeze(1) - v
+        else:
+            advantages = batch["advantages"]
         if cfg.normalize_advantages:
             advantages = pg.masked_normalize(advantages, mask)
     policy_loss = -pg.masked_mean(advantages * log_pi, mask)
@@ -145,10 +161,21 @@ class Learner(pg.PolicyLearner):
             loss, metrics = critic_loss(self.agent.net, self.target_net, self.buffer.sample(cfg.batch_size, self.rng), cfg)
             metrics["critic_grad_norm"] = self.optimizer.step(cfg.vf_coef * loss)
             self.update_target()
-        loss, actor_metrics = actor_loss(self.agent.net, self.rollout.tensors(self.agent.device), cfg)
+        loss, actor_metrics = actor_loss(self.agent.net, self.actor_batch(), cfg)
         actor_metrics["grad_norm"] = self.optimizer.step(loss)
         return {**metrics, **actor_metrics, "loss": actor_metrics["policy_loss"] + cfg.vf_coef * metrics["value_loss"],
                 "lr": lr}
+
+    @torch.no_grad()
+    def actor_batch(self) -> dict:
+        """The rollout as tensors, with GAE advantages from the critic's V(s) = sum_a pi(a|s) Q(s, a)."""
+        r, device = self.rollout, self.agent.device
+        T, N = r.num_steps, r.num_envs
+        v = state_values(self.agent.net, torch.from_numpy(r.obs.reshape((T + 1) * N, -1)).to(device), self.cfg)[2]
+        v = v.view(T + 1, N).cpu().numpy()
+        advantages, _ = gae(r.rewards, v[:-1], v[-1], r.terminated, r.truncated, r.valid, self.cfg.gamma,
+                            self.cfg.gae_lambda)
+        return r.tensors(device, advantages=advantages)
 
     @torch.no_grad()
     def update_target(self) -> None:
