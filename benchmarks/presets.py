@@ -1,6 +1,6 @@
 """Train presets over several seeds, one run at a time, and write a markdown table.
 
-    python benchmarks/presets.py                                  # every DQN preset, seeds 0-4
+    python benchmarks/presets.py                                  # every preset, seeds 0-4
     python benchmarks/presets.py --only dqn:CartPole-v1:default dqn:CartPole-v1:per --seeds 0,1,2
 
 Runs go one after another (never in parallel) so that train_seconds are comparable on a small
@@ -27,6 +27,12 @@ DEFAULT_CASES = [
     "dqn:CartPole-v1:per",
     "dqn:CartPole-v1:online",
     "dqn:LunarLander-v3:default",
+    "reinforce:CartPole-v1:default",
+    "actor-critic:CartPole-v1:default",
+    "a2c:CartPole-v1:default",
+    "ppo:CartPole-v1:default",
+    "a2c:LunarLander-v3:default",
+    "ppo:LunarLander-v3:default",
 ]
 
 

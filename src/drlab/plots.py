@@ -58,14 +58,7 @@ def plot_learning_curves(run_dirs: list[Path], out: Path, title: str | None = No
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return (raw)")
     ax.set_title(title or "learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, ax, out)
 
 
 def mean_band(series: list[tuple[np.ndarray, np.ndarray]], num: int = 200):
@@ -115,6 +108,13 @@ def plot_sweep(groups: list[tuple[str, list[Path]]], out: Path, title: str | Non
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return of the last 100 episodes" if key == "episode/reward_mean_100" else key)
     ax.set_title(title or "sweep", fontsize=10)
+    return _save(fig, ax, out)
+
+
+def _save(fig, ax, out) -> Path:
+    """Grid, legend, layout; write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     out = Path(out)

@@ -58,8 +58,13 @@ def config_from_json(data: dict):
 
 
 def default_run_dir(algo: str, env_id: str, seed: int) -> Path:
+    return timestamped_dir(f"{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}-s{seed}")
+
+
+def timestamped_dir(name: str) -> Path:
+    """runs/NAME-YYYYmmdd-HHMMSS, with -2, -3... if that already exists."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}-s{seed}-{stamp}"
+    base = Path("runs") / f"{name}-{stamp}"
     path, n = base, 1
     while path.exists():
         n += 1

@@ -39,7 +39,6 @@ import traceback
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -222,13 +221,9 @@ def _jsonable(value):
 
 
 def default_out_dir(algo: str, env_id: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"sweep-{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    from drlab.runner import timestamped_dir
+
+    return timestamped_dir(f"sweep-{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}")
 
 
 def max_jobs() -> int:

@@ -13,7 +13,6 @@ import torch
 
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
-from drlab.config import in_unit_interval, positive
 from drlab.returns import explained_variance
 
 VARIANTS = {
@@ -22,19 +21,11 @@ VARIANTS = {
 
 
 @dataclass
-class Config(pg.PGConfig):
-    num_envs: int = 8
+class Config(pg.RolloutConfig):
     n_steps: int = 5
     """Steps per env in each rollout (the n of the n-step targets)."""
     gae_lambda: float = 1.0
     """GAE lambda; 1 gives plain n-step advantages."""
-    normalize_advantages: bool = False
-    """Normalise advantages over the rollout."""
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self, "n_steps")
-        in_unit_interval(self, "gae_lambda")
 
 
 def check_env(cfg: Config, envs) -> None:

@@ -48,10 +48,9 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class Config(pg.PGConfig):
+class Config(pg.RolloutConfig):
     shared_body: bool = True
-    num_envs: int = 8
-    n_steps: int = 4
+    n_steps: int = 16
     """Steps per env in each rollout (the actor's on-policy batch is n_steps * num_envs)."""
     buffer_size: int = 50_000
     """Replay capacity in transitions."""
@@ -68,16 +67,14 @@ class Config(pg.PGConfig):
     advantage: Literal["gae", "q"] = "gae"
     """The actor's advantage: GAE over the rollout with the critic's V(s) = sum_a pi(a|s) Q(s, a), or
     the critic's Q(s, a) - V(s) alone."""
-    gae_lambda: float = 0.95
-    """GAE lambda (advantage = "gae")."""
     normalize_advantages: bool = True
     """Normalise the actor's advantages over the rollout."""
 
     def validate(self) -> None:
         super().validate()
-        positive(self, "n_steps", "buffer_size", "batch_size", "critic_updates", "tau")
+        positive(self, "buffer_size", "batch_size", "critic_updates", "tau")
         non_negative(self, "learning_starts")
-        in_unit_interval(self, "tau", "gae_lambda")
+        in_unit_interval(self, "tau")
         if not self.shared_body:
             raise DrlabError("actor-critic uses one shared body (shared_body must be true); use a2c for separate networks")
         if self.batch_size > self.buffer_size:

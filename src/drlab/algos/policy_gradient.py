@@ -58,6 +58,24 @@ class PGConfig(RunConfig):
             raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
 
 
+@dataclass
+class RolloutConfig(PGConfig):
+    """Settings of the algorithms that learn from fixed-length rollouts (Actor-Critic, A2C, PPO)."""
+
+    num_envs: int = 8
+    n_steps: int = 5
+    """Steps per env in each rollout."""
+    gae_lambda: float = 0.95
+    """GAE lambda (1: n-step advantages, bootstrapped at the end of the rollout)."""
+    normalize_advantages: bool = False
+    """Normalise advantages (over the rollout; per minibatch in PPO)."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "n_steps")
+        in_unit_interval(self, "gae_lambda")
+
+
 def check_env(algo: str, cfg: PGConfig, envs) -> None:
     check_discrete_actions(algo, cfg.env_id, envs)
     check_vector_observations(algo, cfg.env_id, envs)

@@ -11,7 +11,7 @@ import torch
 from drlab.algos import policy_gradient as pg
 from drlab.algos.a2c import rollout_diagnostics
 from drlab.buffers.rollout import Rollout
-from drlab.config import in_unit_interval, non_negative, positive
+from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
 
 VARIANTS = {
@@ -20,16 +20,13 @@ VARIANTS = {
 
 
 @dataclass
-class Config(pg.PGConfig):
-    num_envs: int = 8
+class Config(pg.RolloutConfig):
     n_steps: int = 128
     """Steps per env in each rollout."""
     batch_size: int = 256
     """Minibatch size; must divide n_steps * num_envs."""
     n_epochs: int = 4
     """Passes over the rollout per update."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
     clip_range: float = 0.2
     """Clip range of the probability ratio (initial, when clip_schedule is linear)."""
     clip_schedule: Literal["constant", "linear"] = "constant"
@@ -43,9 +40,8 @@ class Config(pg.PGConfig):
 
     def validate(self) -> None:
         super().validate()
-        positive(self, "n_steps", "batch_size", "n_epochs", "clip_range")
+        positive(self, "batch_size", "n_epochs", "clip_range")
         non_negative(self, "clip_range_vf", "target_kl")
-        in_unit_interval(self, "gae_lambda")
         rollout = self.n_steps * self.num_envs
         if rollout % self.batch_size:
             raise DrlabError(f"batch_size ({self.batch_size}) must divide the rollout, n_steps * num_envs = "
