@@ -254,3 +254,22 @@ def test_checkpoint_resume_restores_the_learner(tmp_path, algo):
         assert torch.equal(state["agent"][key], tensor)
     assert state["optimizer"]["state"].keys() == ckpt["learner"]["optimizer"]["state"].keys()
     resumed.envs.close()
+
+
+def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the_weights():
+    from drlab.policies import ObsNormalizer
+
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 4)).astype(np.float32) for n in (5, 17, 1, 40)]
+    norm = ObsNormalizer(4)
+    for batch in batches:
+        norm.update(torch.from_numpy(batch))
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(norm.mean.numpy(), everything.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(norm.var.numpy(), everything.var(0), rtol=1e-3)
+    x = torch.from_numpy(everything[:3])
+    expected = (everything[:3] - everything.mean(0)) / everything.std(0)
+    np.testing.assert_allclose(norm(x).numpy(), expected, rtol=1e-3, atol=1e-4)
+    model = ActorCritic(4, 2, (8,), normalize_obs=True)
+    model.observe(everything)
+    assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count"} <= set(model.state_dict())

@@ -25,13 +25,43 @@ def orthogonal_init(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(layer.bias)
 
 
+class ObsNormalizer(nn.Module):
+    """(obs - running mean) / running std, clipped; the statistics are buffers, so they are saved
+    with the weights and a loaded agent sees observations exactly as in training. Only training
+    updates them (``update``), with the parallel mean/variance combination of Chan et al."""
+
+    def __init__(self, dim: int, clip: float = 10.0):
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
+
+    @torch.no_grad()
+    def update(self, obs: torch.Tensor) -> None:
+        n = obs.shape[0]
+        if n == 0:
+            return
+        batch_mean, batch_var = obs.mean(0), obs.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta ** 2 * self.count * n / total) / total)
+        self.count.copy_(total)
+
+
 class ActorCritic(nn.Module):
     """Policy logits and value outputs, from one shared MLP body or from two separate MLPs."""
 
     def __init__(self, obs_dim: int, num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
-                 shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True):
+                 shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True,
+                 normalize_obs: bool = False):
         super().__init__()
         act = ACTIVATIONS[activation]
+        self.obs_norm = ObsNormalizer(obs_dim) if normalize_obs else None
         self.shared_body = shared_body
         if shared_body:
             self.body = mlp(obs_dim, hidden[:-1], hidden[-1], act).append(act())
@@ -46,13 +76,23 @@ class ActorCritic(nn.Module):
             orthogonal_init(self.value_head if shared_body else self.critic[-1], 1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         if self.shared_body:
             features = self.body(obs)
             return self.policy_head(features), self.value_head(features)
         return self.actor(obs), self.critic(obs)
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         return self.policy_head(self.body(obs)) if self.shared_body else self.actor(obs)
+
+    def observe(self, obs: np.ndarray) -> None:
+        """Fold training observations into the normalizer's statistics (no-op without one)."""
+        if self.obs_norm is not None:
+            device = self.obs_norm.mean.device
+            self.obs_norm.update(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(len(obs), -1))
 
 
 class PolicyAgent:

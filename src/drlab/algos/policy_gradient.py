@@ -48,6 +48,8 @@ class PGConfig(RunConfig):
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
     """Gradient-norm clip (0 disables clipping; the norm before clipping is logged either way)."""
+    normalize_obs: bool = False
+    """Normalise observations by running mean and std (kept with the weights; updated after each update)."""
 
     def validate(self) -> None:
         super().validate()
@@ -83,7 +85,7 @@ def check_env(algo: str, cfg: PGConfig, envs) -> None:
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, value_outputs: int = 1) -> PolicyAgent:
     net = ActorCritic(int(np.prod(obs_space.shape)), int(action_space.n), tuple(cfg.hidden), cfg.activation,
-                      cfg.shared_body, value_outputs, cfg.ortho_init).to(device)
+                      cfg.shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs).to(device)
     return PolicyAgent(net, device, cfg.seed)
 
 
@@ -137,9 +139,12 @@ def rollout_train_loop(run, learner) -> None:
     """A2C and PPO: collect a rollout from the envs, update on it, log; until the run is over."""
     obs = run.reset_envs()
     while run.running():
-        obs = learner.rollout.collect(run, learner.agent, obs)
+        rollout = learner.rollout
+        obs = rollout.collect(run, learner.agent, obs)
         metrics = learner.update(run.step)
-        run.end_step(learner.rollout.steps, metrics)
+        # After the update: collection, log-probabilities and the update all saw the same statistics.
+        learner.agent.net.observe(rollout.obs[:-1][rollout.valid])
+        run.end_step(rollout.steps, metrics)
 
 
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -90,8 +90,8 @@ class EpisodeStorage:
         self.rows["trained"] = []
 
     def append(self, **step: np.ndarray) -> None:
-        for name in self.COLUMNS:
-            self.rows[name].append(step[name])
+        for name in self.COLUMNS:  # copies: a vector env may hand out the same array every step
+            self.rows[name].append(np.array(step[name]))
         self.rows["trained"].append(np.zeros_like(step["valid"]))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -130,6 +130,7 @@ class Learner(pg.PolicyLearner):
         loss, metrics = reinforce_loss(self.agent.net, batch, cfg)
         metrics["grad_norm"] = self.optimizer.step(loss)
         self.storage.drop_trained(data["trained"] | use, data["valid"])
+        self.agent.net.observe(data["obs"][use])
         metrics.update(lr=lr, target_mean=returns[use].mean())
         if values_all is not None:
             metrics.update(value_mean=values_all[:-1][use].mean(),
