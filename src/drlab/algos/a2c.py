@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
-from drlab.returns import explained_variance
 
 VARIANTS = {
     "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
@@ -66,18 +62,7 @@ class Learner(pg.PolicyLearner):
         lr = self.optimizer.set_progress(step)
         loss, metrics = a2c_loss(self.agent.net, batch, cfg)
         metrics["grad_norm"] = self.optimizer.step(loss)
-        return {**metrics, **rollout_diagnostics(r, advantages, returns), "lr": lr}
-
-
-
-def rollout_diagnostics(r: Rollout, advantages: np.ndarray, returns: np.ndarray) -> dict:
-    """Value predictions vs targets and advantage statistics over the rollout's real transitions."""
-    valid = r.valid
-    if not valid.any():
-        return {}
-    predictions, targets, adv = r.values[:-1, :, 0][valid], returns[valid], advantages[valid]
-    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
-            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
+        return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr}
 
 
 def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:

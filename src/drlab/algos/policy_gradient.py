@@ -18,6 +18,7 @@ from drlab.envs import check_discrete_actions, check_vector_observations
 from drlab.errors import DrlabError
 from drlab.nets import clip_grad_norm
 from drlab.policies import ActorCritic, PolicyAgent
+from drlab.returns import explained_variance
 
 
 @dataclass
@@ -89,6 +90,11 @@ def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, value_outp
     return PolicyAgent(net, device, cfg.seed)
 
 
+def remaining(step: int, total: int) -> float:
+    """The fraction of training still to go: the factor of a linear decay to 0."""
+    return max(0.0, 1.0 - step / total)
+
+
 class Optimizer:
     """The optimizer, its learning-rate schedule and the clipped step, written once."""
 
@@ -101,7 +107,7 @@ class Optimizer:
 
     def set_progress(self, step: int) -> float:
         """Set the learning rate for ``step`` of total_steps; returns it."""
-        lr = self.cfg.lr * (max(0.0, 1.0 - step / self.cfg.total_steps) if self.cfg.lr_schedule == "linear" else 1.0)
+        lr = self.cfg.lr * (remaining(step, self.cfg.total_steps) if self.cfg.lr_schedule == "linear" else 1.0)
         for group in self.opt.param_groups:
             group["lr"] = lr
         return lr
@@ -145,6 +151,16 @@ def rollout_train_loop(run, learner) -> None:
         # After the update: collection, log-probabilities and the update all saw the same statistics.
         learner.agent.net.observe(rollout.obs[:-1][rollout.valid])
         run.end_step(rollout.steps, metrics)
+
+
+def rollout_diagnostics(r, advantages: np.ndarray, returns: np.ndarray) -> dict:
+    """Value predictions vs targets and advantage statistics over the rollout's real transitions."""
+    valid = r.valid
+    if not valid.any():
+        return {}
+    predictions, targets, adv = r.values[:-1, :, 0][valid], returns[valid], advantages[valid]
+    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
+            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
 
 
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ from typing import Literal
 import torch
 
 from drlab.algos import policy_gradient as pg
-from drlab.algos.a2c import rollout_diagnostics
 from drlab.buffers.rollout import Rollout
 from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
@@ -95,7 +94,7 @@ class Learner(pg.PolicyLearner):
         advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda)
         data = r.tensors(self.agent.device, advantages=advantages, returns=returns, values=r.values[:-1, :, 0])
         lr = self.optimizer.set_progress(step)
-        clip = cfg.clip_range * (max(0.0, 1.0 - step / cfg.total_steps) if cfg.clip_schedule == "linear" else 1.0)
+        clip = cfg.clip_range * (pg.remaining(step, cfg.total_steps) if cfg.clip_schedule == "linear" else 1.0)
         size = r.steps
         for _ in range(cfg.n_epochs):
             order = torch.from_numpy(self.rng.permutation(size)).to(self.agent.device)
@@ -105,8 +104,7 @@ class Learner(pg.PolicyLearner):
                 metrics["grad_norm"] = self.optimizer.step(loss)
             if cfg.target_kl and metrics["approx_kl"] > cfg.target_kl:
                 break
-        return {**metrics, **rollout_diagnostics(r, advantages, returns), "lr": lr, "clip_range": clip}
-
+        return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr, "clip_range": clip}
 
 
 def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
