@@ -181,6 +181,8 @@ def policy_terms(logits: torch.Tensor, actions: torch.Tensor):
 
 def masked_normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(x - mean) / std over the entries where ``mask`` is 1."""
-    mean = masked_mean(x, mask)
-    std = masked_mean((x - mean) ** 2, mask).sqrt()
-    return (x - mean) / (std + 1e-8)
+    return (x - masked_mean(x, mask)) / (masked_std(x, mask) + 1e-8)
+
+
+def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return masked_mean((x - masked_mean(x, mask)) ** 2, mask).sqrt()

@@ -63,17 +63,15 @@ def reinforce_loss(net, batch: dict, cfg: Config):
     else:
         advantages = returns
     if cfg.normalize_returns:
-        advantages = advantages / (pg.masked_mean((advantages - pg.masked_mean(advantages, mask)) ** 2, mask).sqrt() + 1e-8)
+        advantages = advantages / (pg.masked_std(advantages, mask) + 1e-8)
     policy_loss = -pg.masked_mean(advantages * log_pi, mask)
     entropy = pg.masked_mean(entropy, mask)
     loss = policy_loss - cfg.ent_coef * entropy
     value_loss = pg.masked_mean((returns - values) ** 2, mask)
     if cfg.baseline == "learned":
         loss = loss + cfg.vf_coef * value_loss
-    metrics = pg.detached(loss=loss, policy_loss=policy_loss, value_loss=value_loss, entropy=entropy,
-                          advantage_mean=pg.masked_mean(advantages, mask),
-                          advantage_std=pg.masked_mean((advantages - pg.masked_mean(advantages, mask)) ** 2, mask).sqrt())
-    return loss, metrics
+    return loss, pg.detached(loss=loss, policy_loss=policy_loss, value_loss=value_loss, entropy=entropy,
+                             advantage_mean=pg.masked_mean(advantages, mask), advantage_std=pg.masked_std(advantages, mask))
 
 
 class EpisodeStorage:
@@ -121,8 +119,9 @@ class Learner(pg.PolicyLearner):
         if cfg.baseline == "learned":  # a truncated episode's return is completed by V(last obs)
             with torch.no_grad():
                 values_all = self.agent.net(obs)[1].view(T + 1, N).cpu().numpy()
+        values, last_value = (None, None) if values_all is None else (values_all[:-1], values_all[-1])
         returns = discounted_returns(data["rewards"], data["terminated"], data["truncated"], data["valid"], cfg.gamma,
-                                     values_all, None if values_all is None else values_all[-1])
+                                     values, last_value)
         batch = {"obs": obs[: T * N], "actions": torch.from_numpy(data["actions"].reshape(-1)).to(device),
                  "returns": torch.from_numpy(returns.reshape(-1)).to(device),
                  "mask": torch.from_numpy(use.reshape(-1).astype(np.float32)).to(device)}
