@@ -25,11 +25,13 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) 
         stats = EpisodeStats(n)
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
+        starts = np.ones(n, dtype=bool)  # envs whose observation begins an episode (agents with options care)
         returns: list[float] = []
         while (finished < quota).any():
-            obs, rewards, terminated, truncated, _ = envs.step(agent.act(obs, greedy=greedy))
+            obs, rewards, terminated, truncated, _ = envs.step(agent.act(obs, greedy=greedy, starts=starts))
             done = terminated | truncated
             valid = ~prev_done
+            starts = prev_done  # this step was an autoreset step: obs is a reset observation
             ended = np.flatnonzero(done & valid)
             episode_returns, _ = stats.update(rewards, done, valid)
             for env_index, ret in zip(ended, episode_returns):
@@ -52,7 +54,7 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
         frames = [env.render()]
         total, steps = 0.0, 0
         for steps in range(1, max_steps + 1):
-            action = agent.act(obs[None], greedy=greedy)[0]
+            action = agent.act(obs[None], greedy=greedy, starts=np.array([steps == 1]))[0]
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             frames.append(env.render())

@@ -106,7 +106,8 @@ class PolicyAgent:
         return torch.as_tensor(obs, dtype=torch.float32, device=self.device)
 
     @torch.inference_mode()
-    def act(self, obs: np.ndarray, greedy: bool = True) -> np.ndarray:
+    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
+        """Actions for a batch of observations (``starts`` does not matter to a memoryless policy)."""
         logits = self.net.logits(self._tensor(obs)).cpu().numpy()
         return logits.argmax(axis=1) if greedy else self._sample(logits)
 

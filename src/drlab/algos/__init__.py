@@ -22,6 +22,7 @@ ALGORITHMS = {
     "actor-critic": "drlab.algos.actor_critic",
     "a2c": "drlab.algos.a2c",
     "ppo": "drlab.algos.ppo",
+    "option-critic": "drlab.algos.option_critic",
 }
 
 

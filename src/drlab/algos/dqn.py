@@ -113,7 +113,10 @@ class QAgent:
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
         return self.q_net(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
 
-    def act(self, obs: np.ndarray, greedy: bool = True, epsilon: float | None = None, rng=None) -> np.ndarray:
+    def act(self, obs: np.ndarray, greedy: bool = True, epsilon: float | None = None, rng=None,
+            starts: np.ndarray | None = None) -> np.ndarray:
+        """Actions for a batch of observations (``starts``, the envs beginning an episode, does not
+        matter to a memoryless agent)."""
         actions = self.q_values(obs).argmax(dim=1).cpu().numpy()
         if greedy:
             return actions

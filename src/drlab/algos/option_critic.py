@@ -1,0 +1,357 @@
+"""Option-Critic (Bacon, Harb and Precup, AAAI 2017), seed 000 done right.
+
+One body, three heads: option values Q_Omega(s, w), intra-option policies pi_w(a|s) (softmax of
+logits / temperature) and terminations beta_w(s) (sigmoid). Each env keeps an active option; at
+every step the option ends with probability beta_w(s) and a new one is chosen (epsilon-greedy or
+softmax over Q_Omega); an episode start always chooses afresh.
+
+* Critic (off-policy, from replay, with a target network): TD on Q_Omega(s, w) towards
+  r + gamma * U(s', w), the utility upon arrival
+  U(s', w) = (1 - beta_w(s')) Q_Omega(s', w) + beta_w(s') V(s'),  V(s') = max_w' Q_Omega(s', w').
+* Actor (on-policy, the transitions collected since the last update): the intra-option policy
+  gradient with advantage (r + gamma * U(s', w)) - Q_Omega(s, w) and an entropy bonus; the
+  termination gradient beta_w(s') * (Q_Omega(s', w) - V(s') + xi), masked at episode ends (an
+  option cannot continue past one). xi > 0 makes options last longer.
+
+The notebook's bugs are not here: the actor and critic learning rates go to their own optimizers,
+the temperature divides the logits once, and the pictures (drlab plot options) use the option asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drlab.buffers.replay import Batch, ReplayBuffer
+from drlab.config import RunConfig, in_unit_interval, non_negative, positive
+from drlab.envs import check_discrete_actions, check_vector_observations
+from drlab.errors import DrlabError
+from drlab.nets import clip_grad_norm, mlp
+from drlab.policies import ACTIVATIONS
+
+VARIANTS = {
+    "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
+}
+
+
+@dataclass
+class Config(RunConfig):
+    num_envs: int = 8
+    num_options: int = 2
+    """Number of options."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the shared body."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden-layer activation."""
+    temperature: float = 1.0
+    """Softmax temperature of the intra-option policies."""
+    option_choice: Literal["epsilon-greedy", "softmax"] = "epsilon-greedy"
+    """How a new option is chosen from Q_Omega."""
+    option_temperature: float = 1.0
+    """Temperature of the softmax over Q_Omega (option_choice = softmax)."""
+    eps_start: float = 1.0
+    """Initial epsilon of the epsilon-greedy choice of options."""
+    eps_end: float = 0.05
+    """Final epsilon."""
+    exploration_fraction: float = 0.1
+    """Fraction of total_steps over which epsilon decays linearly."""
+    xi: float = 0.01
+    """Termination regulariser, added to the termination advantage (larger: longer options)."""
+    ent_coef: float = 0.01
+    """Weight of the intra-option policies' entropy bonus."""
+    actor_lr: float = 1e-3
+    """Learning rate of the actor (intra-option policies and terminations)."""
+    critic_lr: float = 1e-3
+    """Learning rate of the critic (Q_Omega)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 128
+    """Transitions per critic step."""
+    update_interval: int = 16
+    """Vector steps between updates (the actor learns from the transitions of these steps)."""
+    critic_updates: int = 4
+    """Critic gradient steps per update."""
+    learning_starts: int = 1_000
+    """Environment steps before the first update."""
+    target_update_interval: int = 1_000
+    """Environment steps between copies of the critic into its target network."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip for both optimizers (0 disables it)."""
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self, "num_options", "temperature", "option_temperature", "actor_lr", "critic_lr",
+                 "buffer_size", "batch_size", "update_interval", "critic_updates", "target_update_interval")
+        non_negative(self, "xi", "ent_coef", "learning_starts", "max_grad_norm")
+        in_unit_interval(self, "gamma", "eps_start", "eps_end", "exploration_fraction")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
+        if self.batch_size > self.buffer_size:
+            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+
+
+def check_env(cfg: Config, envs) -> None:
+    check_discrete_actions("option-critic", cfg.env_id, envs)
+    check_vector_observations("option-critic", cfg.env_id, envs)
+
+
+class OptionCriticNet(nn.Module):
+    """Shared body -> Q_Omega(s, .) (B, O), beta(s) (B, O), intra-option logits (B, O, A)."""
+
+    def __init__(self, obs_dim: int, num_actions: int, num_options: int, hidden: tuple[int, ...],
+                 activation: str = "tanh", temperature: float = 1.0):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.num_options, self.num_actions, self.temperature = num_options, num_actions, temperature
+        self.body = mlp(obs_dim, hidden[:-1], hidden[-1], act).append(act())
+        self.q_head = nn.Linear(hidden[-1], num_options)
+        self.beta_head = nn.Linear(hidden[-1], num_options)
+        self.pi_head = nn.Linear(hidden[-1], num_options * num_actions)
+
+    def forward(self, obs: torch.Tensor):
+        features = self.body(obs)
+        logits = self.pi_head(features).view(-1, self.num_options, self.num_actions) / self.temperature
+        return self.q_head(features), torch.sigmoid(self.beta_head(features)), logits
+
+
+class OptionAgent:
+    """Acts with options, batched over envs; keeps each env's active option between calls.
+
+    ``starts`` marks envs whose observation begins an episode: their option is chosen afresh.
+    Greedy acting takes argmax decisions throughout (best option, terminate when beta >= 0.5,
+    most likely action); otherwise options are chosen epsilon-greedily or by softmax over
+    Q_Omega, terminations sampled and actions sampled.
+    """
+
+    def __init__(self, net: OptionCriticNet, cfg: Config, device: torch.device, rng: np.random.Generator):
+        self.net, self.cfg, self.device = net, cfg, device
+        self.rng = rng
+        self.options = np.zeros(0, dtype=np.int64)  # sized on first use
+        self.epsilon = cfg.eps_end
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
+        q, beta, logits = self.net(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        q, beta, logits = q.cpu().numpy(), beta.cpu().numpy(), logits.cpu().numpy()
+        n = len(obs)
+        if len(self.options) != n:
+            self.options, starts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+        elif starts is None:
+            starts = np.zeros(n, dtype=bool)
+        beta_now = beta[np.arange(n), self.options]
+        ends = beta_now >= 0.5 if greedy else self.rng.random(n) < beta_now
+        choose = starts | ends
+        if choose.any():
+            self.options[choose] = self.choose_options(q[choose], greedy)
+        option_logits = logits[np.arange(n), self.options]
+        if greedy:
+            return option_logits.argmax(axis=1)
+        return (option_logits - np.log(-np.log(self.rng.random(option_logits.shape)))).argmax(axis=1)
+
+    def choose_options(self, q: np.ndarray, greedy: bool) -> np.ndarray:
+        if greedy:
+            return q.argmax(axis=1)
+        if self.cfg.option_choice == "softmax":
+            scaled = q / self.cfg.option_temperature
+            return (scaled - np.log(-np.log(self.rng.random(q.shape)))).argmax(axis=1)
+        options = q.argmax(axis=1)
+        explore = self.rng.random(len(q)) < self.epsilon
+        options[explore] = self.rng.integers(0, q.shape[1], int(explore.sum()))
+        return options
+
+    def state_dict(self) -> dict:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state)
+
+
+def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:
+    net = OptionCriticNet(int(np.prod(obs_space.shape)), int(action_space.n), cfg.num_options, tuple(cfg.hidden),
+                          cfg.activation, cfg.temperature).to(device)
+    return OptionAgent(net, cfg, device, np.random.default_rng(cfg.seed))
+
+
+# ---- the losses -------------------------------------------------------------------------------
+
+def utility_upon_arrival(q_next: torch.Tensor, beta_next: torch.Tensor, options: torch.Tensor) -> torch.Tensor:
+    """U(s', w) = (1 - beta_w(s')) Q(s', w) + beta_w(s') max_w' Q(s', w')."""
+    q_w = q_next.gather(1, options[:, None]).squeeze(1)
+    beta_w = beta_next.gather(1, options[:, None]).squeeze(1)
+    return (1 - beta_w) * q_w + beta_w * q_next.max(1).values
+
+
+def critic_loss(net, target_net, batch: Batch, cfg: Config):
+    """TD loss of Q_Omega(s, w) on a replay batch (batch.actions holds the options). Returns (loss, metrics)."""
+    q = net(batch.obs)[0].gather(1, batch.actions[:, None]).squeeze(1)
+    with torch.no_grad():
+        q_next, beta_next, _ = target_net(batch.next_obs)
+        target = batch.rewards + batch.discounts * (1 - batch.terminated) * utility_upon_arrival(q_next, beta_next, batch.actions)
+    loss = F.mse_loss(q, target)
+    return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
+
+
+def actor_loss(net, target_net, batch: dict, cfg: Config):
+    """Intra-option policy gradient + entropy bonus + termination gradient on on-policy transitions.
+    Returns (loss, metrics)."""
+    obs, options, actions = batch["obs"], batch["options"], batch["actions"]
+    n = obs.shape[0]
+    q_both, beta_both, logits_both = net(torch.cat([obs, batch["next_obs"]]))  # s and s' in one pass
+    q, logits, q_next, beta_next = q_both[:n], logits_both[:n], q_both[n:].detach(), beta_both[n:]
+    with torch.no_grad():
+        q_next_target, beta_next_target, _ = target_net(batch["next_obs"])
+        target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_upon_arrival(
+            q_next_target, beta_next_target, options)
+        policy_advantage = target - q.gather(1, options[:, None]).squeeze(1)
+        termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values + cfg.xi
+    log_pi = F.log_softmax(logits.gather(1, options[:, None, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
+    entropy = -(log_pi.exp() * log_pi).sum(1).mean()
+    policy_loss = -(log_pi.gather(1, actions[:, None]).squeeze(1) * policy_advantage).mean()
+    beta_w_next = beta_next.gather(1, options[:, None]).squeeze(1)
+    termination_loss = (beta_w_next * termination_advantage * (1 - batch["done"])).mean()
+    loss = policy_loss + termination_loss - cfg.ent_coef * entropy
+    return loss, {"actor_loss": loss.detach(), "policy_loss": policy_loss.detach(),
+                  "termination_loss": termination_loss.detach(), "entropy": entropy.detach(),
+                  "advantage_mean": policy_advantage.mean()}
+
+
+# ---- the learner ------------------------------------------------------------------------------
+
+class Learner:
+    def __init__(self, cfg: Config, agent: OptionAgent, obs_space, rng):
+        self.cfg, self.agent, self.rng = cfg, agent, rng
+        self.net = agent.net
+        # Training acts through an agent of its own: evaluations during training use the run's agent,
+        # and each keeps its own active options. Its randomness is the run's (saved in checkpoints).
+        self.behaviour = OptionAgent(self.net, cfg, agent.device, rng)
+        self.target_net = copy.deepcopy(self.net).requires_grad_(False)
+        self.params = list(self.net.parameters())
+        # Two optimizers, each with its own learning rate, each stepping on its own loss's gradient.
+        self.critic_opt = torch.optim.Adam(self.params, lr=cfg.critic_lr)
+        self.actor_opt = torch.optim.Adam(self.params, lr=cfg.actor_lr)
+        # The critic's "action" is the option: Q_Omega(s, w) is learned from (s, w, r, s').
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, np.float32, agent.device)
+
+    def _step(self, optimizer, loss) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = clip_grad_norm(self.params, self.cfg.max_grad_norm)
+        optimizer.step()
+        return norm
+
+    def update(self, recent: dict) -> dict:
+        metrics = {}
+        for _ in range(self.cfg.critic_updates):
+            loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng), self.cfg)
+            metrics["critic_grad_norm"] = self._step(self.critic_opt, loss)
+        loss, actor_metrics = actor_loss(self.net, self.target_net, recent, self.cfg)
+        actor_metrics["actor_grad_norm"] = self._step(self.actor_opt, loss)
+        return {**metrics, **actor_metrics}
+
+    def sync_target(self) -> None:
+        self.target_net.load_state_dict(self.net.state_dict())
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "target": self.target_net.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(), "actor_opt": self.actor_opt.state_dict(),
+                "buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.target_net.load_state_dict(state["target"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.buffer.load_state_dict(state["buffer"])
+
+
+def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
+    return Learner(cfg, agent, obs_space, rng)
+
+
+def epsilon_at(cfg: Config, step: int) -> float:
+    decay_steps = max(1, int(cfg.exploration_fraction * cfg.total_steps))
+    return cfg.eps_end + (cfg.eps_start - cfg.eps_end) * max(0.0, 1.0 - step / decay_steps)
+
+
+class OptionStats:
+    """Option usage shares and mean option duration (steps between switches) over a logging window."""
+
+    def __init__(self, num_envs: int, num_options: int):
+        self.usage = np.zeros(num_options, dtype=np.int64)
+        self.durations: list[int] = []
+        self.running = np.zeros(num_envs, dtype=np.int64)
+        self.previous = np.full(num_envs, -1, dtype=np.int64)
+
+    def update(self, options: np.ndarray, starts: np.ndarray, valid: np.ndarray) -> None:
+        options_valid = options[valid]
+        self.usage += np.bincount(options_valid, minlength=len(self.usage))
+        switched = valid & ((options != self.previous) | starts)
+        self.durations.extend(self.running[switched & (self.running > 0)].tolist())
+        self.running[switched] = 0
+        self.running += valid
+        self.previous = np.where(valid, options, self.previous)
+
+    def metrics(self) -> dict:
+        total = max(1, int(self.usage.sum()))
+        out = {f"option_share_{w}": self.usage[w] / total for w in range(len(self.usage))}
+        if self.durations:
+            out["option_duration"] = float(np.mean(self.durations))
+        self.usage[:] = 0
+        self.durations.clear()
+        return out
+
+
+# ---- the training loop ------------------------------------------------------------------------
+
+def train_loop(run, learner: Learner) -> None:
+    cfg, agent, buffer = run.cfg, learner.behaviour, learner.buffer
+    obs = run.reset_envs()
+    prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    starts = np.ones(cfg.num_envs, dtype=bool)  # this obs begins an episode: choose the option afresh
+    stats = OptionStats(cfg.num_envs, cfg.num_options)
+    recent: list[tuple] = []
+    while run.running():
+        agent.epsilon = epsilon_at(cfg, run.step)
+        actions = agent.act(obs, greedy=False, starts=starts)
+        options = agent.options.copy()
+
+        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        done = terminated | truncated
+        valid = ~prev_done  # the autoreset step after an episode end is not a transition
+        run.record_episodes(rewards, done, valid)
+        stats.update(options, starts, valid)
+
+        v = valid
+        buffer.add(obs[v], options[v], rewards[v], next_obs[v], terminated[v], np.full(int(v.sum()), cfg.gamma))
+        recent.append((obs[v], options[v], actions[v], rewards[v], next_obs[v], terminated[v], done[v]))
+
+        before, after = run.step, run.step + cfg.num_envs
+        metrics = {}
+        if len(recent) >= cfg.update_interval:
+            if after > cfg.learning_starts and len(buffer) >= cfg.batch_size:
+                metrics = learner.update(recent_batch(recent, agent.device))
+                metrics.update(stats.metrics(), epsilon=agent.epsilon)
+            recent = []
+        if after // cfg.target_update_interval > before // cfg.target_update_interval:
+            learner.sync_target()
+
+        obs, starts, prev_done = next_obs, prev_done, done  # next obs is a reset obs iff this step was an autoreset
+        run.end_step(cfg.num_envs, metrics)
+
+
+def recent_batch(recent: list[tuple], device) -> dict:
+    names = ("obs", "options", "actions", "rewards", "next_obs", "terminated", "done")
+    arrays = [np.concatenate(column) for column in zip(*recent)]
+    out = {name: torch.from_numpy(np.asarray(a)).to(device) for name, a in zip(names, arrays)}
+    for name in ("rewards", "terminated", "done"):
+        out[name] = out[name].float()
+    out["obs"], out["next_obs"] = out["obs"].float(), out["next_obs"].float()
+    return out
