@@ -17,6 +17,7 @@ drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
 drlab record RUN_DIR [--out FILE.mp4] [--stochastic]
 drlab plot RUN_DIR... [--out FILE.png]
+drlab plot options RUN_DIR [--out DIR] [--dims I J]
 drlab resume RUN_DIR
 drlab list
 
@@ -170,6 +171,9 @@ def cmd_record(argv: list[str]) -> int:
 def cmd_plot(argv: list[str]) -> int:
     from drlab.plots import plot_learning_curves
 
+    if argv and argv[0] == "options":
+        return cmd_plot_options(argv[1:])
+
     p = OneLineParser(prog="drlab plot", description="Learning curves of one or more runs on one figure.")
     p.add_argument("run_dirs", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/learning_curve.png for one run, else curves.png")
@@ -177,6 +181,25 @@ def cmd_plot(argv: list[str]) -> int:
     args = p.parse_args(argv)
     out = args.out or (args.run_dirs[0] / "learning_curve.png" if len(args.run_dirs) == 1 else Path("curves.png"))
     print(f"wrote {plot_learning_curves(args.run_dirs, out, args.title)}")
+    return 0
+
+
+def cmd_plot_options(argv: list[str]) -> int:
+    from drlab.option_plots import plot_options
+
+    p = OneLineParser(prog="drlab plot options",
+                      description="Q_Omega and termination maps per option, and the options over one greedy episode.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/options)")
+    p.add_argument("--dims", type=int, nargs=2, default=None, metavar=("I", "J"),
+                   help="observation dimensions of the maps (default: pole angle x angular velocity on CartPole, "
+                        "x x y on LunarLander)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the greedy episode")
+    args = p.parse_args(argv)
+    usage = plot_options(args.run_dir, args.out or args.run_dir / "options", args.dims, args.seed)
+    shares = ", ".join(f"option {w}: {share:.0%}" for w, share in enumerate(usage["option_share"]))
+    print(f"wrote {usage['maps']} and {usage['timeline']}; greedy episode: return {usage['episode_return']:.1f}, "
+          f"{usage['episode_steps']} steps, {usage['switches']} switches; active share {shares}")
     return 0
 
 

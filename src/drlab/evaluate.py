@@ -52,9 +52,12 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     try:
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]
+        labels: list[str] = []  # per frame, for agents with options: the option acting in that state
         total, steps = 0.0, 0
         for steps in range(1, max_steps + 1):
             action = agent.act(obs[None], greedy=greedy, starts=np.array([steps == 1]))[0]
+            if hasattr(agent, "options"):
+                labels.append(f"option {int(agent.options[0])}")
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             frames.append(env.render())
@@ -72,6 +75,9 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     writer = imageio_ffmpeg.write_frames(str(tmp), (width + pad_w, height + pad_h), fps=fps,
                                          codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1)
     writer.send(None)
+    if labels:
+        labels.append(labels[-1])  # the final frame: the last option that acted
+        frames = [write_label(frame, label) for frame, label in zip(frames, labels)]
     for frame in frames:
         if pad_h or pad_w:
             frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)))
@@ -79,3 +85,15 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     writer.close()
     tmp.replace(out)
     return {"return": total, "length": steps, "frames": len(frames), "path": str(out)}
+
+
+def write_label(frame: np.ndarray, text: str) -> np.ndarray:
+    """``text`` in the top-left corner of an RGB frame (white on a dark box)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((8, 6), text)
+    draw.rectangle((left - 4, top - 3, right + 4, bottom + 3), fill=(20, 20, 20))
+    draw.text((8, 6), text, fill=(255, 255, 255))
+    return np.asarray(image)

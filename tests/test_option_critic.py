@@ -1,0 +1,148 @@
+"""Option-Critic: the utility upon arrival, both advantages, terminations, option persistence and
+resets, pictures and video."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import drlab
+from drlab.algos import option_critic as oc
+
+
+def constant_net(q=(1.0, 0.0), beta_bias=(0.0, 0.0), num_actions=2):
+    """A 2-option net on 2-d observations whose Q_Omega and beta do not depend on the observation."""
+    torch.manual_seed(0)
+    net = oc.OptionCriticNet(2, num_actions, 2, (4,), "tanh")
+    with torch.no_grad():
+        for head, bias in ((net.q_head, q), (net.beta_head, beta_bias)):
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor(bias))
+    return net
+
+
+def test_utility_upon_arrival_by_hand():
+    q_next = torch.tensor([[1.0, 3.0], [2.0, -1.0]])
+    beta_next = torch.tensor([[0.25, 0.5], [0.1, 0.9]])
+    options = torch.tensor([0, 1])
+    u = oc.utility_upon_arrival(q_next, beta_next, options)
+    # row 0, option 0: 0.75 * 1 + 0.25 * max(1, 3); row 1, option 1: 0.1 * -1 + 0.9 * max(2, -1)
+    torch.testing.assert_close(u, torch.tensor([0.75 * 1 + 0.25 * 3, 0.1 * -1 + 0.9 * 2]))
+
+
+def test_both_advantages_by_hand():
+    cfg = oc.Config(gamma=0.5, xi=0.2, ent_coef=0.0)
+    net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))  # beta = 0.5 everywhere
+    batch = {"obs": torch.zeros(2, 2), "next_obs": torch.ones(2, 2), "options": torch.tensor([0, 1]),
+             "actions": torch.tensor([0, 1]), "rewards": torch.tensor([1.0, 2.0]),
+             "terminated": torch.tensor([0.0, 1.0]), "done": torch.tensor([0.0, 1.0])}
+    _, metrics = oc.actor_loss(net, net, batch, cfg)
+    # option 0: U = 0.5 * 1 + 0.5 * 3 = 2, target = 1 + 0.5 * 2 = 2, advantage = 2 - Q(s, 0) = 1
+    # option 1: terminated, target = 2, advantage = 2 - 3 = -1
+    torch.testing.assert_close(metrics["advantage_mean"], torch.tensor(0.0))
+    # termination loss: option 0, not done: beta(s') * (Q(s',0) - V(s') + xi) = 0.5 * (1 - 3 + 0.2) = -0.9;
+    # option 1 is masked (episode end): mean = -0.45
+    torch.testing.assert_close(metrics["termination_loss"], torch.tensor(-0.45))
+    # policy loss: -(log pi_0(a=0|s) * 1 + log pi_1(a=1|s) * -1) / 2
+    logits = net(torch.zeros(1, 2))[2][0]
+    log_pi = torch.log_softmax(logits, dim=-1)
+    expected = -(log_pi[0, 0] * 1.0 + log_pi[1, 1] * -1.0) / 2
+    torch.testing.assert_close(metrics["policy_loss"], expected.detach())
+
+
+def test_critic_target_uses_the_utility_upon_arrival():
+    from drlab.buffers.replay import Batch
+
+    cfg = oc.Config(gamma=0.9)
+    net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))
+    batch = Batch(obs=torch.zeros(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, 1.0]),
+                  next_obs=torch.ones(2, 2), terminated=torch.tensor([0.0, 1.0]), discounts=torch.full((2,), 0.9),
+                  weights=torch.ones(2), indices=np.arange(2))
+    loss, _ = oc.critic_loss(net, net, batch, cfg)
+    targets = torch.tensor([1 + 0.9 * (0.5 * 1 + 0.5 * 3), 1.0])
+    torch.testing.assert_close(loss, ((torch.tensor([1.0, 3.0]) - targets) ** 2).mean())
+
+
+def test_termination_loss_pushes_beta_down_for_the_best_option_and_up_for_the_worst():
+    cfg = oc.Config(xi=0.1, ent_coef=0.0)
+    for option, sign in ((0, +1), (1, -1)):  # Q(s', 0) = 1 is the best option value, Q(s', 1) = 0 the worst
+        net = constant_net(q=(1.0, 0.0))
+        batch = {"obs": torch.zeros(4, 2), "next_obs": torch.ones(4, 2), "options": torch.full((4,), option),
+                 "actions": torch.zeros(4, dtype=torch.long), "rewards": torch.zeros(4),
+                 "terminated": torch.zeros(4), "done": torch.zeros(4)}
+        net.zero_grad()
+        loss = oc.actor_loss(net, net, batch, cfg)[0]
+        loss.backward()
+        grad = net.beta_head.bias.grad[option].item()
+        # gradient descent moves the bias (and beta) against the gradient's sign
+        assert np.sign(grad) == sign, (option, grad)
+        # an episode end masks the termination gradient
+        batch["done"] = torch.ones(4)
+        net.zero_grad()
+        oc.actor_loss(net, net, batch, cfg)[0].backward()
+        assert net.beta_head.bias.grad[option].item() == 0.0
+
+
+def agent_with(beta_bias, q=(0.0, 0.0)):
+    cfg = oc.Config(num_options=2)
+    agent = oc.OptionAgent(constant_net(q=q, beta_bias=beta_bias), cfg, torch.device("cpu"), np.random.default_rng(0))
+    agent.epsilon = 1.0  # new options uniformly at random
+    return agent
+
+
+def count_switches(agent, steps=200, n=4):
+    obs = np.zeros((n, 2), dtype=np.float32)
+    agent.act(obs, greedy=False, starts=np.ones(n, dtype=bool))
+    switches, previous = 0, agent.options.copy()
+    for _ in range(steps):
+        agent.act(obs, greedy=False, starts=np.zeros(n, dtype=bool))
+        switches += int((agent.options != previous).sum())
+        previous = agent.options.copy()
+    return switches
+
+
+def test_beta_zero_keeps_the_option_and_beta_one_rechooses_every_step():
+    assert count_switches(agent_with(beta_bias=(-50.0, -50.0))) == 0
+    # beta = 1: a fresh uniform choice every step, so about half the steps switch
+    switches = count_switches(agent_with(beta_bias=(50.0, 50.0)), steps=200, n=4)
+    assert 300 < switches < 500, switches
+
+
+def test_options_are_rechosen_at_episode_starts():
+    agent = agent_with(beta_bias=(-50.0, -50.0), q=(0.0, 1.0))  # never terminates; option 1 is the greedy choice
+    obs = np.zeros((3, 2), dtype=np.float32)
+    agent.act(obs, greedy=True, starts=np.ones(3, dtype=bool))
+    agent.options[:] = 0
+    agent.act(obs, greedy=True, starts=np.array([False, True, False]))
+    np.testing.assert_array_equal(agent.options, [0, 1, 0])
+
+
+def test_option_stats_shares_and_durations():
+    stats = oc.OptionStats(num_envs=1, num_options=2)
+    sequence = [0, 0, 0, 1, 1, 0]
+    for t, w in enumerate(sequence):
+        stats.update(np.array([w]), np.array([t == 0]), np.array([True]))
+    stats.update(np.array([0]), np.array([True]), np.array([True]))  # a new episode ends the last run of 0s
+    m = stats.metrics()
+    assert m["option_share_0"] == pytest.approx(5 / 7) and m["option_share_1"] == pytest.approx(2 / 7)
+    assert m["option_duration"] == pytest.approx((3 + 2 + 1) / 3)
+
+
+def test_short_run_pictures_and_video(tmp_path):
+    from drlab.cli import main
+
+    run = drlab.train("option-critic", "CartPole-v1", total_steps=2_000, learning_starts=500, eval_interval=1_000,
+                      eval_episodes=2, final_eval_episodes=2, log_interval=500, progress=False,
+                      run_dir=str(tmp_path / "r"))
+    keys = set().union(*(json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()))
+    for key in ("train/option_share_0", "train/option_share_1", "train/option_duration", "train/q_mean",
+                "train/critic_loss", "train/actor_loss", "train/entropy", "train/termination_loss"):
+        assert key in keys, key
+    assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "pics")]) == 0
+    usage = json.loads((tmp_path / "pics" / "options.json").read_text())
+    assert (tmp_path / "pics" / "option_maps.png").stat().st_size > 10_000
+    assert (tmp_path / "pics" / "option_timeline.png").stat().st_size > 10_000
+    assert sum(usage["option_share"]) == pytest.approx(1.0)
+    assert main(["record", str(run.dir), "--out", str(tmp_path / "v.mp4")]) == 0
+    assert (tmp_path / "v.mp4").stat().st_size > 1_000
