@@ -33,6 +33,7 @@ DEFAULT_CASES = [
     "ppo:CartPole-v1:default",
     "a2c:LunarLander-v3:default",
     "ppo:LunarLander-v3:default",
+    "option-critic:CartPole-v1:default",
 ]
 
 

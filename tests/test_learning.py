@@ -44,3 +44,12 @@ def test_policy_gradient_presets_solve_cartpole(tmp_path, algo, seed):
     assert run.summary["eval"]["episodes"] == 100
     assert run.summary["eval"]["mean"] >= 475.0, run.summary
     assert run.summary["steps"] < 100_000 or algo == "ppo", run.summary  # stopped on solving, well before the end
+
+
+def test_option_critic_preset_solves_cartpole_with_both_options(tmp_path):
+    from drlab.option_plots import plot_options
+
+    run = drlab.train("option-critic", "CartPole-v1", seed=0, progress=False, run_dir=str(tmp_path / "r"))
+    assert run.summary["eval"]["mean"] >= 475.0, run.summary
+    usage = plot_options(run.dir, tmp_path / "pics")
+    assert min(usage["option_share"]) >= 0.10, usage  # each option active in at least 10% of greedy steps

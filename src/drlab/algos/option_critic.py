@@ -32,7 +32,7 @@ from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.config import RunConfig, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations
 from drlab.errors import DrlabError
-from drlab.nets import clip_grad_norm, mlp
+from drlab.nets import adam, clip_grad_norm, mlp
 from drlab.policies import ACTIVATIONS
 
 VARIANTS = {
@@ -235,8 +235,8 @@ class Learner:
         self.target_net = copy.deepcopy(self.net).requires_grad_(False)
         self.params = list(self.net.parameters())
         # Two optimizers, each with its own learning rate, each stepping on its own loss's gradient.
-        self.critic_opt = torch.optim.Adam(self.params, lr=cfg.critic_lr)
-        self.actor_opt = torch.optim.Adam(self.params, lr=cfg.actor_lr)
+        self.critic_opt = adam(self.params, cfg.critic_lr)
+        self.actor_opt = adam(self.params, cfg.actor_lr)
         # The critic's "action" is the option: Q_Omega(s, w) is learned from (s, w, r, s').
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, np.float32, agent.device)
 
