@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from drlab.algos.dqn import epsilon_at  # the same linear epsilon schedule (same config fields)
 from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.config import RunConfig, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations
@@ -274,11 +275,6 @@ class Learner:
 
 def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
     return Learner(cfg, agent, obs_space, rng)
-
-
-def epsilon_at(cfg: Config, step: int) -> float:
-    decay_steps = max(1, int(cfg.exploration_fraction * cfg.total_steps))
-    return cfg.eps_end + (cfg.eps_start - cfg.eps_end) * max(0.0, 1.0 - step / decay_steps)
 
 
 class OptionStats:
