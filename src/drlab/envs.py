@@ -14,6 +14,7 @@ import importlib
 import gymnasium as gym
 import numpy as np
 
+from drlab import pixel_envs
 from drlab.errors import DrlabError
 
 # Env-id prefixes that need an optional extra, and the command that installs it.
@@ -57,19 +58,25 @@ def _dependency_error(env_id: str, err: Exception) -> DrlabError:
 
 
 def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """One (non-vector) env, e.g. for recording video."""
-    env_spec(env_id)
+    """One (non-vector) env for video: pixel envs at their native resolution, preprocessed as in training."""
+    spec = env_spec(env_id)
     try:
+        if pixel_envs.is_atari(spec):
+            return pixel_envs.make_atari_env(spec, render_mode)
+        if pixel_envs.is_vizdoom(spec):
+            return pixel_envs.make_vizdoom_env(spec, render_mode, native=True)
         return gym.make(env_id, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
 
 
-def make_vec_env(env_id: str, num_envs: int, seed: int | None = None) -> gym.vector.VectorEnv:
+def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: bool = False) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepped as one batch, with next-step autoreset.
 
-    Uses the env's native vectorized implementation where Gymnasium has one (CartPole), else a
-    SyncVectorEnv (for small envs, subprocesses cost more than they save on two cores).
+    Uses the env's native vectorized implementation where there is one (CartPole; Atari on
+    ale-py's C++ vector env), else a SyncVectorEnv (for small envs, subprocesses cost more than
+    they save on two cores; VizDoom runs in subprocesses). ``training`` adds the training-only
+    signals of Atari (life loss, clipped rewards; see drlab.pixel_envs); evaluation leaves it off.
     If ``seed`` is given the envs are reset with it (env i gets seed + i) and the action space
     is seeded too.
     """
@@ -78,7 +85,12 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None) -> gym.vec
     spec = env_spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     try:
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+        if pixel_envs.is_atari(spec):
+            envs = pixel_envs.make_atari_vec_env(spec, num_envs, training)
+        elif pixel_envs.is_vizdoom(spec):
+            envs = pixel_envs.make_vizdoom_vec_env(spec, num_envs)
+        else:
+            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
     assert envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) == gym.vector.AutoresetMode.NEXT_STEP
@@ -86,6 +98,15 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None) -> gym.vec
         envs.reset(seed=seed)
         envs.action_space.seed(seed)
     return envs
+
+
+def game_signals(rewards, dones, valid, info) -> tuple:
+    """(rewards, episode ends, real steps) of the *game*, for the episode bookkeeping: what the env
+    reports for training, unless it also reports the full game (Atari: life loss and reward
+    clipping are training-only; see drlab.pixel_envs)."""
+    if isinstance(info, dict) and "raw_reward" in info:
+        return info["raw_reward"], info["game_over"], info["game_step"]
+    return rewards, dones, valid
 
 
 class EpisodeStats:
@@ -121,8 +142,18 @@ def check_discrete_actions(algo: str, env_id: str, envs: gym.vector.VectorEnv) -
     return int(space.n)
 
 
-def check_vector_observations(algo: str, env_id: str, envs: gym.vector.VectorEnv) -> int:
+def is_image_space(space) -> bool:
+    """Stacked frames, (C, H, W) uint8: what the Nature CNN body takes."""
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
+
+
+def check_vector_observations(algo: str, env_id: str, envs: gym.vector.VectorEnv, images: bool = False) -> None:
+    """Flat vector observations (MLP body), or also stacked frames when the algorithm has a CNN body."""
     space = envs.single_observation_space
-    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
-        raise DrlabError(f"{algo} with an MLP body needs flat vector observations, but {env_id} has {space}")
-    return int(space.shape[0])
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return
+    if images and is_image_space(space):
+        return
+    body = "an MLP or a CNN body needs flat vectors or (C, H, W) uint8 frames" if images else \
+        "an MLP body needs flat vector observations"
+    raise DrlabError(f"{algo} with {body}, but {env_id} has {space}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drlab.envs import EpisodeStats, make_env, make_vec_env
+from drlab.envs import EpisodeStats, game_signals, make_env, make_vec_env
 
 MAX_EVAL_ENVS = 16
 
@@ -28,12 +28,13 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) 
         starts = np.ones(n, dtype=bool)  # envs whose observation begins an episode (agents with options care)
         returns: list[float] = []
         while (finished < quota).any():
-            obs, rewards, terminated, truncated, _ = envs.step(agent.act(obs, greedy=greedy, starts=starts))
+            obs, rewards, terminated, truncated, info = envs.step(agent.act(obs, greedy=greedy, starts=starts))
             done = terminated | truncated
             valid = ~prev_done
             starts = prev_done  # this step was an autoreset step: obs is a reset observation
-            ended = np.flatnonzero(done & valid)
-            episode_returns, _ = stats.update(rewards, done, valid)
+            rewards, game_over, game_step = game_signals(rewards, done, valid, info)
+            ended = np.flatnonzero(game_over & game_step)
+            episode_returns, _ = stats.update(rewards, game_over, game_step)
             for env_index, ret in zip(ended, episode_returns):
                 if finished[env_index] < quota[env_index]:
                     returns.append(float(ret))

@@ -2,6 +2,7 @@
 
 One network class covers the shared and the separate layouts: ``forward(obs) -> (logits, values)``.
 ``values`` has one column for a state-value critic (V) and one per action for a Q critic.
+Stacked frames ((C, H, W) uint8) get the Nature CNN body, shared by the policy and value heads.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
 def orthogonal_init(module: nn.Module, gain: float) -> None:
-    """Orthogonal weights with ``gain`` and zero biases for every Linear layer in ``module``."""
+    """Orthogonal weights with ``gain`` and zero biases for every Linear and Conv2d layer in ``module``."""
     for layer in module.modules():
-        if isinstance(layer, nn.Linear):
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
             nn.init.orthogonal_(layer.weight, gain)
             nn.init.zeros_(layer.bias)
 
@@ -54,16 +55,23 @@ class ObsNormalizer(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """Policy logits and value outputs, from one shared MLP body or from two separate MLPs."""
+    """Policy logits and value outputs, from one shared body (MLP, or the Nature CNN for frames)
+    or from two separate MLPs."""
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
+    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
                  shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True,
-                 normalize_obs: bool = False):
+                 normalize_obs: bool = False, bf16: bool = False):
         super().__init__()
         act = ACTIVATIONS[activation]
+        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+        obs_dim = int(np.prod(obs_shape))
         self.obs_norm = ObsNormalizer(obs_dim) if normalize_obs else None
-        self.shared_body = shared_body
-        if shared_body:
+        self.shared_body = shared_body or len(obs_shape) == 3
+        if len(obs_shape) == 3:
+            self.body = NatureCNN(obs_shape, bf16=bf16)
+            self.policy_head = nn.Linear(self.body.features, num_actions)
+            self.value_head = nn.Linear(self.body.features, value_outputs)
+        elif shared_body:
             self.body = mlp(obs_dim, hidden[:-1], hidden[-1], act).append(act())
             self.policy_head = nn.Linear(hidden[-1], num_actions)
             self.value_head = nn.Linear(hidden[-1], value_outputs)
@@ -72,10 +80,11 @@ class ActorCritic(nn.Module):
             self.critic = mlp(obs_dim, hidden, value_outputs, act)
         if ortho_init:  # the usual PPO/A2C init: sqrt 2 inside, small policy outputs, unit value outputs
             orthogonal_init(self, math.sqrt(2))
-            orthogonal_init(self.policy_head if shared_body else self.actor[-1], 0.01)
-            orthogonal_init(self.value_head if shared_body else self.critic[-1], 1.0)
+            orthogonal_init(self.policy_head if self.shared_body else self.actor[-1], 0.01)
+            orthogonal_init(self.value_head if self.shared_body else self.critic[-1], 1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, values) of a batch of observations (float vectors, or uint8 frames)."""
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self.shared_body:
@@ -95,6 +104,36 @@ class ActorCritic(nn.Module):
             self.obs_norm.update(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(len(obs), -1))
 
 
+class NatureCNN(nn.Module):
+    """The DQN paper's body (Mnih et al. 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions, 512 units.
+
+    Takes uint8 frames and scales them to [0, 1] itself, so rollouts and replay stay uint8 (4x less
+    memory, no float copies) until a batch reaches the network. ``bf16`` runs the convolutions and
+    the hidden layer under bfloat16 autocast (weights, gradients and outputs stay float32): on CPUs
+    with AMX or AVX512-BF16, oneDNN then does a forward and backward pass ~1.7x faster.
+    """
+
+    features = 512
+
+    def __init__(self, obs_shape: tuple[int, int, int], bf16: bool = False):
+        super().__init__()
+        channels, height, width = obs_shape
+        self.bf16 = bf16
+        convs = nn.Sequential(
+            nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten())
+        with torch.no_grad():
+            flat = convs(torch.zeros(1, channels, height, width)).shape[1]
+        self.net = nn.Sequential(convs, nn.Linear(flat, self.features), nn.ReLU())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.net(x).float()
+
+
 class PolicyAgent:
     """Acts from an ActorCritic: greedy (argmax of the logits) or sampled, batched over envs."""
 
@@ -103,7 +142,9 @@ class PolicyAgent:
         self.rng = np.random.default_rng(seed)
 
     def _tensor(self, obs: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        # Frames stay uint8 (the CNN scales them); vectors become float32.
+        dtype = torch.uint8 if obs.dtype == np.uint8 else torch.float32
+        return torch.as_tensor(obs, dtype=dtype, device=self.device)
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:

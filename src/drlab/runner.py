@@ -23,7 +23,7 @@ import torch
 from drlab.algos import get_algo
 from drlab.checkpoint import load_checkpoint, read_json, save_checkpoint, write_json
 from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
-from drlab.envs import EpisodeStats, make_vec_env, reward_threshold
+from drlab.envs import EpisodeStats, game_signals, make_vec_env, reward_threshold
 from drlab.errors import DrlabError
 from drlab.evaluate import evaluate
 from drlab.logger import Logger, progress_bar
@@ -82,7 +82,7 @@ class Run:
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.envs = make_vec_env(cfg.env_id, cfg.num_envs)
+        self.envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
         try:
             self.module.check_env(cfg, self.envs)
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
@@ -116,9 +116,10 @@ class Run:
     def running(self) -> bool:
         return self.step < self.cfg.total_steps and not self.interrupted and not self.solved_during_training
 
-    def record_episodes(self, rewards, dones, valid) -> None:
-        """Book raw rewards; log each finished episode's raw return."""
-        returns, lengths = self.episode_stats.update(rewards, dones, valid)
+    def record_episodes(self, rewards, dones, valid, info=None) -> None:
+        """Book raw rewards; log each finished episode's raw return (of the whole game: an env that
+        trains on clipped rewards or lives reports the game in ``info``, see envs.game_signals)."""
+        returns, lengths = self.episode_stats.update(*game_signals(rewards, dones, valid, info))
         for ret, length in zip(returns, lengths):
             self.episodes += 1
             self.recent_returns.append(float(ret))

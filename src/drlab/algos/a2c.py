@@ -25,7 +25,7 @@ class Config(pg.RolloutConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    pg.check_env("a2c", cfg, envs)
+    pg.check_env("a2c", cfg, envs, images=True)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):

@@ -243,10 +243,10 @@ def train_loop(run, learner: Learner) -> None:
         epsilon = epsilon_at(cfg, run.step)
         actions = learner.agent.act(obs, greedy=False, epsilon=epsilon, rng=rng)
 
-        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid)
+        run.record_episodes(rewards, done, valid, info)
 
         slots = buffer.add(*window.push(obs, actions, rewards, next_obs, terminated, done, valid))
 

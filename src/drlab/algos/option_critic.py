@@ -319,10 +319,10 @@ def train_loop(run, learner: Learner) -> None:
         actions = agent.act(obs, greedy=False, starts=starts)
         options = agent.options.copy()
 
-        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid)
+        run.record_episodes(rewards, done, valid, info)
         stats.update(options, starts, valid)
 
         v = valid

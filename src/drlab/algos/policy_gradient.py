@@ -51,6 +51,8 @@ class PGConfig(RunConfig):
     """Gradient-norm clip (0 disables clipping; the norm before clipping is logged either way)."""
     normalize_obs: bool = False
     """Normalise observations by running mean and std (kept with the weights; updated after each update)."""
+    bf16: bool = False
+    """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
 
     def validate(self) -> None:
         super().validate()
@@ -79,14 +81,15 @@ class RolloutConfig(PGConfig):
         in_unit_interval(self, "gae_lambda")
 
 
-def check_env(algo: str, cfg: PGConfig, envs) -> None:
+def check_env(algo: str, cfg: PGConfig, envs, images: bool = False) -> None:
+    """Discrete actions; flat observations, or also frames (``images``) for the algorithms with a CNN body."""
     check_discrete_actions(algo, cfg.env_id, envs)
-    check_vector_observations(algo, cfg.env_id, envs)
+    check_vector_observations(algo, cfg.env_id, envs, images)
 
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, value_outputs: int = 1) -> PolicyAgent:
-    net = ActorCritic(int(np.prod(obs_space.shape)), int(action_space.n), tuple(cfg.hidden), cfg.activation,
-                      cfg.shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs).to(device)
+    net = ActorCritic(obs_space.shape, int(action_space.n), tuple(cfg.hidden), cfg.activation,
+                      cfg.shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16).to(device)
     return PolicyAgent(net, device, cfg.seed)
 
 

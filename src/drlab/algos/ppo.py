@@ -48,7 +48,7 @@ class Config(pg.RolloutConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    pg.check_env("ppo", cfg, envs)
+    pg.check_env("ppo", cfg, envs, images=True)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):

@@ -148,10 +148,10 @@ def train_loop(run, learner: Learner) -> None:
     finished = 0  # episodes ended since the last update
     while run.running():
         actions = learner.agent.act(obs, greedy=False)
-        next_obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+        next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid)
+        run.record_episodes(rewards, done, valid, info)
         storage.append(obs=obs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated,
                        valid=valid)
         finished += int((done & valid).sum())

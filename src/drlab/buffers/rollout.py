@@ -37,10 +37,10 @@ class Rollout:
         for t in range(self.num_steps):
             self.obs[t] = obs
             actions = agent.act(obs, greedy=False)
-            obs, rewards, terminated, truncated, _ = run.envs.step(actions)
+            obs, rewards, terminated, truncated, info = run.envs.step(actions)
             done = terminated | truncated
             self.valid[t] = ~self.prev_done
-            run.record_episodes(rewards, done, self.valid[t])
+            run.record_episodes(rewards, done, self.valid[t], info)
             self.actions[t], self.rewards[t] = actions, rewards
             self.terminated[t], self.truncated[t] = terminated, truncated
             self.prev_done = done
@@ -53,7 +53,7 @@ class Rollout:
         the network that collected the rollout (call before any update on it)."""
         T, N = self.num_steps, self.num_envs
         obs = torch.from_numpy(self.obs.reshape((T + 1) * N, *self.obs.shape[2:])).to(device)
-        logits, values = net(obs.float())
+        logits, values = net(obs)
         log_pi = torch.log_softmax(logits[: T * N], dim=-1)
         taken = torch.from_numpy(self.actions.reshape(-1)).to(device)
         self.log_probs[:] = log_pi.gather(1, taken[:, None]).view(T, N).cpu().numpy()
