@@ -104,6 +104,8 @@ class Run:
             self._restore(checkpoint)
         self.episode_stats = EpisodeStats(cfg.num_envs)
         self.last_metrics: dict = {}
+        # Wall time of this session by part of the pipeline (loops that time themselves add to it).
+        self.seconds = {"env": 0.0, "inference": 0.0, "learn": 0.0}
 
     # ---- called by the algorithm's loop ------------------------------------------------------
 
@@ -138,7 +140,9 @@ class Run:
         if _crossed(before, self.step, cfg.log_interval):
             elapsed = self._elapsed()
             record = {f"train/{k}": float(v) for k, v in self.last_metrics.items()}
-            record["perf/sps"] = (self.step - self._start_step) / max(elapsed - self._start_seconds, 1e-9)
+            session = max(elapsed - self._start_seconds, 1e-9)
+            record["perf/sps"] = (self.step - self._start_step) / session
+            record.update({f"perf/{part}_fraction": seconds / session for part, seconds in self.seconds.items() if seconds})
             self.logger.log(self.step, elapsed, record)
         if cfg.eval_interval and _crossed(before, self.step, cfg.eval_interval):
             self._periodic_eval()
@@ -150,6 +154,14 @@ class Run:
     @property
     def reward_mean_100(self) -> float:
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def _time_split(self) -> dict:
+        """Fractions of this session's training wall time spent stepping envs, choosing actions and
+        learning; "other" is logging, evaluation, bookkeeping."""
+        session = max(self.train_seconds - self._start_seconds, 1e-9)
+        split = {part: round(seconds / session, 3) for part, seconds in self.seconds.items()}
+        split["other"] = round(max(0.0, 1.0 - sum(split.values())), 3)
+        return split
 
     def _elapsed(self) -> float:
         return self.train_seconds + (time.perf_counter() - self._t0)
@@ -229,6 +241,7 @@ class Run:
             "algo": self.algo, "env_id": cfg.env_id, "seed": cfg.seed, "steps": self.step,
             "train_seconds": round(self.train_seconds, 3),
             "sps": round(self.step / max(self.train_seconds, 1e-9), 1),
+            **({"time_split": self._time_split()} if any(self.seconds.values()) else {}),
             "eval": eval_result, "threshold": self.threshold, "solved": solved,
         }
         write_json(self.dir / SUMMARY_FILE, summary)

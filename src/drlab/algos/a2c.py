@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
 
@@ -32,10 +34,11 @@ def make_agent(cfg: Config, obs_space, action_space, device):
     return pg.make_policy_agent(cfg, obs_space, action_space, device)
 
 
-def a2c_loss(net, batch: dict, cfg: Config):
+def a2c_loss(net, batch: dict, cfg: Config, outputs=None):
     """Policy gradient with advantages, value regression to the targets, entropy bonus; masked to
-    real transitions. Returns (loss, metrics)."""
-    logits, values = net(batch["obs"])
+    real transitions. ``outputs``: the network's (logits, values) of the batch if already computed.
+    Returns (loss, metrics)."""
+    logits, values = net(batch["obs"]) if outputs is None else outputs
     values = values.squeeze(-1)
     log_pi, entropy = pg.policy_terms(logits, batch["actions"])
     mask, advantages = batch["valid"], batch["advantages"]
@@ -55,12 +58,19 @@ class Learner(pg.PolicyLearner):
         self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
 
     def update(self, step: int) -> dict:
-        cfg, r = self.cfg, self.rollout
-        r.evaluate(self.agent.net, self.agent.device)
+        cfg, r, net, device = self.cfg, self.rollout, self.agent.net, self.agent.device
+        batch = r.tensors(device)
+        # One forward pass with gradients serves both the advantages (its values, detached) and the
+        # loss: A2C takes a single step per rollout, so the network is still the one that collected.
+        logits, values = net(batch["obs"])
+        with torch.no_grad():
+            _, last_values = net(torch.from_numpy(r.obs[-1]).to(device))
+        r.values[:-1] = values.detach().view(r.num_steps, r.num_envs, -1).cpu().numpy()
+        r.values[-1] = last_values.cpu().numpy()
         advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda)
-        batch = r.tensors(self.agent.device, advantages=advantages, returns=returns)
+        batch.update(r.tensors(device, obs=False, advantages=advantages, returns=returns))
         lr = self.optimizer.set_progress(step)
-        loss, metrics = a2c_loss(self.agent.net, batch, cfg)
+        loss, metrics = a2c_loss(net, batch, cfg, (logits, values))
         metrics["grad_norm"] = self.optimizer.step(loss)
         return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr}
 

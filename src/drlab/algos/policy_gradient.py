@@ -6,6 +6,7 @@ REINFORCE, Actor-Critic, A2C and PPO each add their own fields, loss and loop on
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -150,7 +151,9 @@ def rollout_train_loop(run, learner) -> None:
     while run.running():
         rollout = learner.rollout
         obs = rollout.collect(run, learner.agent, obs)
+        start = time.perf_counter()
         metrics = learner.update(run.step)
+        run.seconds["learn"] += time.perf_counter() - start
         # After the update: collection, log-probabilities and the update all saw the same statistics.
         learner.agent.net.observe(rollout.obs[:-1][rollout.valid])
         run.end_step(rollout.steps, metrics)

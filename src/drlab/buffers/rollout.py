@@ -10,6 +10,8 @@ is what a truncated episode bootstraps from.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -33,11 +35,16 @@ class Rollout:
     def collect(self, run, agent, obs: np.ndarray) -> np.ndarray:
         """Step the envs T times from ``obs`` with sampled actions; returns the observation to continue
         from. Only the policy runs here; log-probabilities and values come from one batched pass
-        over the whole rollout afterwards (:meth:`evaluate`), the same numbers at a fraction of the cost."""
+        over the whole rollout afterwards, the same numbers at a fraction of the cost."""
+        clock = time.perf_counter
         for t in range(self.num_steps):
             self.obs[t] = obs
+            start = clock()
             actions = agent.act(obs, greedy=False)
+            stepped = clock()
             obs, rewards, terminated, truncated, info = run.envs.step(actions)
+            run.seconds["inference"] += stepped - start
+            run.seconds["env"] += clock() - stepped
             done = terminated | truncated
             self.valid[t] = ~self.prev_done
             run.record_episodes(rewards, done, self.valid[t], info)
@@ -68,14 +75,16 @@ class Rollout:
     def steps(self) -> int:
         return self.num_steps * self.num_envs
 
-    def tensors(self, device: torch.device, **extra: np.ndarray) -> dict[str, torch.Tensor]:
-        """The first T rows, flattened to T*N samples, as tensors (plus ``extra`` (T, N) arrays)."""
+    def tensors(self, device: torch.device, obs: bool = True, **extra: np.ndarray) -> dict[str, torch.Tensor]:
+        """The first T rows, flattened to T*N samples, as tensors (plus ``extra`` (T, N) arrays).
+        Observations keep their dtype (frames stay uint8)."""
         T, N = self.num_steps, self.num_envs
 
         def flat(x):
             return torch.from_numpy(np.ascontiguousarray(x[:T]).reshape(T * N, *x.shape[2:])).to(device)
 
-        out = {"obs": flat(self.obs), "actions": flat(self.actions), "log_probs": flat(self.log_probs),
-               "valid": flat(self.valid.astype(np.float32))}
+        out = {"obs": flat(self.obs)} if obs else {}
+        out.update({"actions": flat(self.actions), "log_probs": flat(self.log_probs),
+                    "valid": flat(self.valid.astype(np.float32))})
         out.update({name: flat(np.asarray(array, dtype=np.float32)) for name, array in extra.items()})
         return out
