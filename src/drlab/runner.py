@@ -142,6 +142,7 @@ class Run:
             record = {f"train/{k}": float(v) for k, v in self.last_metrics.items()}
             session = max(elapsed - self._start_seconds, 1e-9)
             record["perf/sps"] = (self.step - self._start_step) / session
+            # Where the wall time goes (loops that time themselves): env stepping, choosing actions, learning.
             record.update({f"perf/{part}_fraction": seconds / session for part, seconds in self.seconds.items() if seconds})
             self.logger.log(self.step, elapsed, record)
         if cfg.eval_interval and _crossed(before, self.step, cfg.eval_interval):
@@ -154,14 +155,6 @@ class Run:
     @property
     def reward_mean_100(self) -> float:
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
-
-    def _time_split(self) -> dict:
-        """Fractions of this session's training wall time spent stepping envs, choosing actions and
-        learning; "other" is logging, evaluation, bookkeeping."""
-        session = max(self.train_seconds - self._start_seconds, 1e-9)
-        split = {part: round(seconds / session, 3) for part, seconds in self.seconds.items()}
-        split["other"] = round(max(0.0, 1.0 - sum(split.values())), 3)
-        return split
 
     def _elapsed(self) -> float:
         return self.train_seconds + (time.perf_counter() - self._t0)
@@ -241,7 +234,6 @@ class Run:
             "algo": self.algo, "env_id": cfg.env_id, "seed": cfg.seed, "steps": self.step,
             "train_seconds": round(self.train_seconds, 3),
             "sps": round(self.step / max(self.train_seconds, 1e-9), 1),
-            **({"time_split": self._time_split()} if any(self.seconds.values()) else {}),
             "eval": eval_result, "threshold": self.threshold, "solved": solved,
         }
         write_json(self.dir / SUMMARY_FILE, summary)

@@ -12,6 +12,8 @@ Huber or MSE loss and the seed's optional penalty on |Q(s, a)|.
 from __future__ import annotations
 
 import copy
+import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,9 +26,10 @@ from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
 from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.config import RunConfig, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions, check_vector_observations
+from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
 from drlab.errors import DrlabError
 from drlab.nets import adam, clip_grad_norm, mlp
+from drlab.policies import NatureCNN, orthogonal_init
 
 VARIANTS = {
     "online": "one gradient step on each new transition, no replay (seed 004 section 2)",
@@ -84,6 +87,8 @@ class Config(RunConfig):
     """PER: added to |TD| so that no priority is zero."""
     sort_interval: int = 1_000
     """symlog-softmax: transitions added between sorts of the buffer by priority."""
+    bf16: bool = False
+    """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
 
     def validate(self) -> None:
         super().validate()
@@ -98,7 +103,7 @@ class Config(RunConfig):
 
 def check_env(cfg: Config, envs) -> None:
     check_discrete_actions("dqn", cfg.env_id, envs)
-    check_vector_observations("dqn", cfg.env_id, envs)
+    check_vector_observations("dqn", cfg.env_id, envs, images=True)
 
 
 class QAgent:
@@ -111,7 +116,8 @@ class QAgent:
 
     @torch.inference_mode()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
-        return self.q_net(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        dtype = torch.uint8 if obs.dtype == np.uint8 else torch.float32  # frames: the CNN scales them
+        return self.q_net(torch.as_tensor(obs, dtype=dtype, device=self.device))
 
     def act(self, obs: np.ndarray, greedy: bool = True, epsilon: float | None = None, rng=None,
             starts: np.ndarray | None = None) -> np.ndarray:
@@ -135,7 +141,12 @@ class QAgent:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device: torch.device) -> QAgent:
-    q_net = mlp(int(np.prod(obs_space.shape)), tuple(cfg.hidden), int(action_space.n)).to(device)
+    if is_image_space(obs_space):  # stacked frames: Nature CNN body, one linear Q head
+        q_net = nn.Sequential(NatureCNN(obs_space.shape, cfg.bf16), nn.Linear(NatureCNN.features, int(action_space.n)))
+        orthogonal_init(q_net, math.sqrt(2))
+    else:
+        q_net = mlp(int(np.prod(obs_space.shape)), tuple(cfg.hidden), int(action_space.n))
+    q_net = q_net.to(device)
     return QAgent(q_net, int(action_space.n), device, cfg.eps_end, cfg.seed)
 
 
@@ -183,7 +194,7 @@ class Learner:
         self.optimizer = adam(self.params, cfg.lr)
         # Online: room for what one vector step can emit (an episode end flushes up to n_step).
         capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
-        args = (capacity, obs_space.shape, np.float32, agent.device)
+        args = (capacity, obs_space.shape, obs_space.dtype, agent.device)  # frames stay uint8
         if cfg.replay == "per":
             self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps)
         elif cfg.replay == "symlog-softmax":
@@ -237,13 +248,18 @@ def crossings(before: int, after: int, interval: int) -> int:
 def train_loop(run, learner: Learner) -> None:
     cfg, buffer, rng = run.cfg, learner.buffer, run.rng
     obs = run.reset_envs()
-    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, obs.shape[1:], np.float32)
+    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, obs.shape[1:], obs.dtype)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    clock, seconds = time.perf_counter, run.seconds
     while run.running():
         epsilon = epsilon_at(cfg, run.step)
+        start = clock()
         actions = learner.agent.act(obs, greedy=False, epsilon=epsilon, rng=rng)
-
+        acted = clock()
         next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
+        stepped = clock()
+        seconds["inference"] += acted - start
+        seconds["env"] += stepped - acted
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)
@@ -261,6 +277,7 @@ def train_loop(run, learner: Learner) -> None:
                 metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta))
         if cfg.target_update_interval and crossings(before, after, cfg.target_update_interval):
             learner.update_target()
+        seconds["learn"] += clock() - stepped  # buffer and updates
 
         obs, prev_done = next_obs, done
         run.end_step(cfg.num_envs, {**metrics, "epsilon": epsilon})
