@@ -280,3 +280,30 @@ def test_explained_variance():
     assert explained_variance(torch.tensor(noisy), torch.tensor(targets)) == pytest.approx(want)
     assert isinstance(explained_variance(torch.tensor(noisy), torch.tensor(targets)), float)
     assert np.isnan(explained_variance(targets[:5], np.full(5, 3.0)))
+
+
+def test_reward_scaler_divides_by_the_std_of_the_discounted_return():
+    """Brute force: the discounted return of each env over its real steps, reset at episode ends."""
+    from drlab.returns import RewardScaler
+
+    rng = np.random.default_rng(0)
+    T, N, gamma = 40, 3, 0.9
+    rewards = rng.normal(5.0, 3.0, (T, N))
+    terminated = rng.random((T, N)) < 0.1
+    truncated = np.zeros((T, N), bool)
+    valid = np.ones((T, N), bool)
+    valid[1:] = ~terminated[:-1]  # autoreset steps after each end
+    seen = []
+    for n in range(N):
+        g = 0.0
+        for t in range(T):
+            if valid[t, n]:
+                g = gamma * g + rewards[t, n]
+                seen.append(g)
+            if terminated[t, n]:
+                g = 0.0
+    scaler = RewardScaler(N, gamma)
+    scaled = scaler(rewards, terminated, truncated, valid)
+    assert np.isclose(scaler.var, np.var(seen), rtol=1e-3)
+    assert np.allclose(scaled[valid], rewards[valid] / np.sqrt(np.var(seen)), rtol=1e-3)
+    assert (scaled[~valid] == 0).all()

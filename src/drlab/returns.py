@@ -106,3 +106,46 @@ def explained_variance(predictions, targets):
     if variance == 0:
         return float("nan")
     return float(1.0 - np.var(targets - predictions) / variance)
+
+
+class RewardScaler:
+    """Training rewards divided by the running standard deviation of a discounted return.
+
+    Each env keeps G = gamma * G + r over its real steps (reset at episode ends); the running
+    variance of G across all envs and steps sets the scale, as in SB3's VecNormalize(norm_reward).
+    It keeps the value targets near unit scale whatever the env's reward units. Only the learner
+    sees scaled rewards: every reported return stays raw.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, eps: float = 1e-8):
+        self.gamma, self.eps = gamma, eps
+        self.discounted = np.zeros(num_envs, dtype=np.float64)
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def __call__(self, rewards, terminated, truncated, valid) -> np.ndarray:
+        """Scaled (T, N) rewards; folds this rollout into the statistics first."""
+        terminated, truncated, valid = _as_bool(terminated, truncated, valid)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        seen = []
+        for t in range(len(rewards)):
+            self.discounted = np.where(valid[t], self.gamma * self.discounted + rewards[t], self.discounted)
+            seen.append(self.discounted[valid[t]])
+            self.discounted = np.where(terminated[t] | truncated[t], 0.0, self.discounted)
+        self._update(np.concatenate(seen))
+        return (np.where(valid, rewards, 0.0) / np.sqrt(self.var + self.eps)).astype(np.float32)
+
+    def _update(self, x: np.ndarray) -> None:
+        if not len(x):
+            return
+        n, total = len(x), self.count + len(x)
+        delta = x.mean() - self.mean
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + x.var() * n + delta ** 2 * self.count * n / total) / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"discounted": self.discounted.tolist(), "mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.discounted = np.asarray(state["discounted"], dtype=np.float64)
+        self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])

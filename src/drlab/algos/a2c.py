@@ -12,6 +12,7 @@ import torch
 
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
+from drlab.returns import RewardScaler
 
 VARIANTS = {
     "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
@@ -56,6 +57,7 @@ class Learner(pg.PolicyLearner):
         self.cfg, self.agent = cfg, agent
         self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
         self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma) if cfg.normalize_rewards else None
 
     def update(self, step: int) -> dict:
         cfg, r, net, device = self.cfg, self.rollout, self.agent.net, self.agent.device
@@ -67,7 +69,7 @@ class Learner(pg.PolicyLearner):
             _, last_values = net(torch.from_numpy(r.obs[-1]).to(device))
         r.values[:-1] = values.detach().view(r.num_steps, r.num_envs, -1).cpu().numpy()
         r.values[-1] = last_values.cpu().numpy()
-        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda)
+        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda, self.reward_scaler)
         batch.update(r.tensors(device, obs=False, advantages=advantages, returns=returns))
         lr = self.optimizer.set_progress(step)
         loss, metrics = a2c_loss(net, batch, cfg, (logits, values))

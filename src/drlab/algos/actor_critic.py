@@ -74,6 +74,8 @@ class Config(pg.RolloutConfig):
         super().validate()
         positive(self, "buffer_size", "batch_size", "critic_updates", "tau")
         non_negative(self, "learning_starts")
+        if self.normalize_rewards:  # its critic learns from replay, where a moving scale would mix units
+            raise DrlabError("actor-critic does not support normalize_rewards (a2c and ppo do)")
         in_unit_interval(self, "tau")
         if not self.shared_body:
             raise DrlabError("actor-critic uses one shared body (shared_body must be true); use a2c for separate networks")

@@ -75,6 +75,8 @@ class RolloutConfig(PGConfig):
     """GAE lambda (1: n-step advantages, bootstrapped at the end of the rollout)."""
     normalize_advantages: bool = False
     """Normalise advantages (over the rollout; per minibatch in PPO)."""
+    normalize_rewards: bool = False
+    """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
 
     def validate(self) -> None:
         super().validate()
@@ -137,12 +139,19 @@ class PolicyLearner:
     agent: PolicyAgent
     optimizer: Optimizer
 
+    reward_scaler = None
+
     def state_dict(self) -> dict:
-        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.reward_scaler is not None:
+            state["reward_scaler"] = self.reward_scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.reward_scaler is not None:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
 
 
 def rollout_train_loop(run, learner) -> None:

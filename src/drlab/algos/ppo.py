@@ -10,6 +10,7 @@ import torch
 
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
+from drlab.returns import RewardScaler
 from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
 
@@ -87,11 +88,12 @@ class Learner(pg.PolicyLearner):
         self.cfg, self.agent, self.rng = cfg, agent, rng
         self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
         self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma) if cfg.normalize_rewards else None
 
     def update(self, step: int) -> dict:
         cfg, r = self.cfg, self.rollout
         r.evaluate(self.agent.net, self.agent.device)
-        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda)
+        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda, self.reward_scaler)
         data = r.tensors(self.agent.device, advantages=advantages, returns=returns, values=r.values[:-1, :, 0])
         lr = self.optimizer.set_progress(step)
         clip = cfg.clip_range * (pg.remaining(step, cfg.total_steps) if cfg.clip_schedule == "linear" else 1.0)

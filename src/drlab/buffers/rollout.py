@@ -66,10 +66,12 @@ class Rollout:
         self.log_probs[:] = log_pi.gather(1, taken[:, None]).view(T, N).cpu().numpy()
         self.values[:] = values.view(T + 1, N, -1).cpu().numpy()
 
-    def advantages_and_returns(self, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
-        """GAE advantages and value targets (lam = 1: n-step returns) from a V critic's values."""
+    def advantages_and_returns(self, gamma: float, lam: float, scaler=None) -> tuple[np.ndarray, np.ndarray]:
+        """GAE advantages and value targets (lam = 1: n-step returns) from a V critic's values;
+        ``scaler`` (returns.RewardScaler) rescales the rewards first."""
         values = self.values[..., 0]
-        return gae(self.rewards, values[:-1], values[-1], self.terminated, self.truncated, self.valid, gamma, lam)
+        rewards = self.rewards if scaler is None else scaler(self.rewards, self.terminated, self.truncated, self.valid)
+        return gae(rewards, values[:-1], values[-1], self.terminated, self.truncated, self.valid, gamma, lam)
 
     @property
     def steps(self) -> int:
