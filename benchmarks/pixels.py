@@ -62,6 +62,42 @@ def sb3_sps(env_id: str, steps: int, num_envs: int, n_steps: int) -> float:
     return model.num_timesteps / seconds
 
 
+def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:
+    """Env steps per second with random actions, no learning: the env choice of drlab.pixel_envs."""
+    import ale_py
+    import gymnasium as gym
+    import numpy as np
+
+    gym.register_envs(ale_py)
+    if kind == "ale-py vector env (drlab)":
+        from drlab.envs import make_vec_env
+
+        envs = make_vec_env(env_id, num_envs, training=True)
+    elif kind == "Gymnasium wrappers, SyncVectorEnv":
+        from drlab import pixel_envs
+        from drlab.envs import env_spec
+
+        spec = env_spec(env_id)
+        envs = gym.vector.SyncVectorEnv([lambda: pixel_envs.make_atari_env(spec) for _ in range(num_envs)])
+    else:  # SB3's AtariWrapper in a DummyVecEnv, as in the A2C comparison
+        from stable_baselines3.common.env_util import make_atari_env
+        from stable_baselines3.common.vec_env import VecFrameStack
+
+        envs = VecFrameStack(make_atari_env(env_id, n_envs=num_envs, seed=0), n_stack=4)
+    rng = np.random.default_rng(0)
+    n = envs.action_space.nvec[0] if hasattr(envs.action_space, "nvec") else envs.action_space.n
+    envs.reset(seed=0) if not hasattr(envs, "venv") else envs.reset()
+    start = time.perf_counter()
+    for _ in range(vector_steps):
+        envs.step(rng.integers(0, n, num_envs))
+    seconds = time.perf_counter() - start
+    envs.close()
+    return num_envs * vector_steps / seconds
+
+
+ENV_KINDS = ("ale-py vector env (drlab)", "Gymnasium wrappers, SyncVectorEnv", "SB3 AtariWrapper, DummyVecEnv")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="SpaceInvadersNoFrameskip-v4")
@@ -70,12 +106,17 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=12)
     parser.add_argument("--n-steps", type=int, default=5)
     parser.add_argument("--no-fp32", action="store_true", help="skip the drlab float32 measurement")
+    parser.add_argument("--env-steps", type=int, default=1500, help="vector steps of the env-only measurement")
     parser.add_argument("--out", type=Path, default=RESULTS / "pixels-throughput")
     args = parser.parse_args()
     try:
         import stable_baselines3  # noqa: F401
     except ImportError:
         sys.exit("benchmarks/pixels.py needs stable-baselines3: pip install -e '.[bench]'")
+
+    env_rates = {kind: round(env_sps(kind, args.env, args.num_envs, args.env_steps), 1) for kind in ENV_KINDS}
+    for kind, rate in env_rates.items():
+        print(f"env only: {kind:<36} {rate:8.1f} env steps/s", flush=True)
 
     runners = {"drlab": lambda: drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=True),
                "sb3": lambda: sb3_sps(args.env, args.steps, args.num_envs, args.n_steps)}
@@ -95,13 +136,16 @@ def main() -> None:
         lines.append(f"| {name} | {', '.join(f'{v:.0f}' for v in values)} | {medians[name]:.0f} | "
                      f"{medians[name] / medians['sb3']:.2f}x |")
     lines += ["", f"drlab / SB3 training SPS: **{ratio:.2f}x** (machine: {platform.processor() or platform.machine()}, "
-              f"{time.strftime('%Y-%m-%d %H:%M')})"]
+              f"{time.strftime('%Y-%m-%d %H:%M')})", "",
+              f"Env stepping alone ({args.num_envs} envs, random actions, {args.env_steps * args.num_envs:,} env steps):", "",
+              "| env implementation | env steps/s |", "|---|---|"]
+    lines += [f"| {kind} | {rate:.0f} |" for kind, rate in env_rates.items()]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(
         {"env": args.env, "num_envs": args.num_envs, "n_steps": args.n_steps, "steps": args.steps,
-         "sps": sps, "median": medians, "ratio_drlab_sb3": round(ratio, 3)}, indent=2) + "\n")
+         "sps": sps, "median": medians, "ratio_drlab_sb3": round(ratio, 3), "env_only_sps": env_rates}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
