@@ -79,6 +79,8 @@ def test_checkpoint_holds_everything_and_loads_back(tmp_path, replay):
     result = short_run(tmp_path / "r", replay=replay, total_steps=1500)
     ckpt = load_checkpoint(result.dir / "checkpoints" / "latest.pt")
     assert ckpt["step"] == 1500 and ckpt["algo"] == "dqn"
+    # The checkpoint's clock is the summary's, not counted twice (a resumed run continues from it).
+    assert ckpt["train_seconds"] == pytest.approx(result.summary["train_seconds"], abs=0.05)
     assert {"agent", "target", "optimizer", "buffer"} <= set(ckpt["learner"])
     assert ckpt["learner"]["buffer"]["size"] > 1000
     assert {"numpy", "torch", "agent"} <= set(ckpt["rng"])

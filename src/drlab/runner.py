@@ -211,6 +211,7 @@ class Run:
             self._start_step, self._start_seconds = self.step, self.train_seconds
             self.module.train_loop(self, self.learner)
             self.train_seconds = self._elapsed()
+            self._t0 = time.perf_counter()  # the clock restarts from train_seconds: save() must not count twice
             self.save()
         finally:
             _restore_sigint(previous_handler)
