@@ -167,6 +167,7 @@ def test_rollout_masks_the_autoreset_step_and_bootstraps_truncation(tmp_path):
 
     class FakeRun:
         envs = make_vec_env("DrlabTestCounter-v0", 1)
+        seconds = {"env": 0.0, "inference": 0.0, "learn": 0.0}
 
         def record_episodes(self, *a):
             pass

@@ -78,8 +78,8 @@ def tyro_message(text: str) -> str:
             break
         message.append(row)
     body = " ".join(" ".join(message).split())
-    if title and body.lower().startswith(title.lower()):  # "Unrecognized options: Unrecognized options: x"
-        body = body[len(title):].lstrip(" :")
+    if title and body.lower().startswith(title.lower() + ":"):  # "Unrecognized options: Unrecognized options: x"
+        body = body[len(title) + 1:].lstrip()
     return f"{title.lower()}: {body}" if title and body else (body or title or "invalid arguments (see --help)")
 
 
