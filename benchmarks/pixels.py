@@ -21,6 +21,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +61,21 @@ def sb3_sps(env_id: str, steps: int, num_envs: int, n_steps: int) -> float:
     seconds = time.perf_counter() - start
     envs.close()
     return model.num_timesteps / seconds
+
+
+def measure(name: str, args) -> float:
+    if name == "sb3":
+        return sb3_sps(args.env, args.steps, args.num_envs, args.n_steps)
+    return drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=(name == "drlab"))
+
+
+def measure_in_subprocess(name: str, args) -> float:
+    """Each measurement in a fresh Python process: no thread pools or caches shared between the two
+    libraries or carried over from the previous measurement."""
+    command = [sys.executable, __file__, "--measure", name, "--env", args.env, "--steps", str(args.steps),
+               "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:
@@ -108,7 +124,11 @@ def main() -> None:
     parser.add_argument("--no-fp32", action="store_true", help="skip the drlab float32 measurement")
     parser.add_argument("--env-steps", type=int, default=1500, help="vector steps of the env-only measurement")
     parser.add_argument("--out", type=Path, default=RESULTS / "pixels-throughput")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one measurement, SPS on stdout
     args = parser.parse_args()
+    if args.measure:
+        print(measure(args.measure, args))
+        return
     try:
         import stable_baselines3  # noqa: F401
     except ImportError:
@@ -118,14 +138,11 @@ def main() -> None:
     for kind, rate in env_rates.items():
         print(f"env only: {kind:<36} {rate:8.1f} env steps/s", flush=True)
 
-    runners = {"drlab": lambda: drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=True),
-               "sb3": lambda: sb3_sps(args.env, args.steps, args.num_envs, args.n_steps)}
-    if not args.no_fp32:
-        runners["drlab-fp32"] = lambda: drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=False)
-    sps: dict[str, list[float]] = {name: [] for name in runners}
+    names = ["drlab", "sb3"] + ([] if args.no_fp32 else ["drlab-fp32"])
+    sps: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(args.repeats):
-        for name, run in runners.items():
-            sps[name].append(round(run(), 1))
+        for name in names:
+            sps[name].append(round(measure_in_subprocess(name, args), 1))
             print(f"repeat {repeat + 1}: {name:<10} {sps[name][-1]:8.1f} SPS", flush=True)
     medians = {name: statistics.median(values) for name, values in sps.items()}
     ratio = medians["drlab"] / medians["sb3"]
