@@ -176,3 +176,57 @@ def test_a_tiny_grid_through_the_command_line(tmp_path):
     assert len(rows) == 2 and all("/2 " in row for row in rows)
     assert rows[0] in result.stdout and f"sweep directory: {out}" in result.stdout
     assert (out / "sweep.png").stat().st_size > 10_000
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                cmdline = open(f"/proc/{entry}/cmdline").read()
+            except OSError:
+                continue
+            # the field after the ")" that closes the command name: state, then the parent's pid
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "resource_tracker" not in cmdline:
+                kids.append(int(entry))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
+    # Killing the sweep process itself (SIGKILL, not Ctrl-C) must not leave its training workers running.
+    import signal
+    import time
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
+         "--set", "total_steps=50_000_000", "--set", "eval_interval=0", "--set", "log_interval=1000",
+         "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "a2c-s0" / "metrics.jsonl").exists() and not list(out.glob("*/metrics.jsonl")):
+            assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never started training"
+            time.sleep(0.5)
+        workers = _children(sweep.pid)
+        assert workers
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait()
+        deadline = time.monotonic() + 90
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(_alive(w) for w in workers), "an orphaned sweep worker kept running"
+        assert list(out.glob("*/checkpoints/latest.pt")), "the stopped point wrote no checkpoint"
+    finally:
+        sweep.kill()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)

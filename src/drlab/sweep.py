@@ -316,6 +316,8 @@ def run_point(algo: str, config: dict) -> dict:
     from drlab.runner import config_from_json, train_config
 
     outcome = {"status": "failed", "summary": None, "final_reward_mean_100": None, "error": None, "traceback": None}
+    if _IDLE is not None:
+        _IDLE.clear()
     try:
         _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
         cfg = dataclasses.replace(cfg, progress=False)
@@ -334,13 +336,36 @@ def run_point(algo: str, config: dict) -> dict:
         message = text[0] if text else ""
         outcome.update(error=message if isinstance(err, DrlabError) else f"{type(err).__name__}: {message}"[:300],
                        traceback=traceback.format_exc())
+    finally:
+        if _IDLE is not None:
+            _IDLE.set()
     return outcome
 
 
-def _worker_init() -> None:
+ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
+_IDLE = None  # in a worker: a threading.Event, set while no point is training
+
+
+def _worker_init(sweep_pid: int) -> None:
     # An idle worker ignores Ctrl-C (no traceback from the pool); a training worker gets the
     # runner's handler, which stops at the end of the step and writes a checkpoint.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import threading
+    global _IDLE
+    _IDLE = threading.Event()
+    _IDLE.set()
+    threading.Thread(target=_stop_when_orphaned, args=(sweep_pid,), daemon=True).start()
+
+
+def _stop_when_orphaned(sweep_pid: int) -> None:
+    """A worker whose sweep process died (killed, not Ctrl-C) would otherwise train on with nobody
+    to report to, holding a core for hours: stop it like a Ctrl-C, then exit."""
+    import time
+    while os.getppid() == sweep_pid:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGINT)  # a training point stops at the end of its step, with a checkpoint
+    _IDLE.wait(ORPHAN_GRACE_S)
+    os._exit(1)
 
 
 class SweepInterrupted(Exception):
@@ -366,7 +391,7 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
     outcomes: list[dict | None] = [None] * len(points)
     workers = max(1, min(jobs, len(points)))
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
     # Submit only as many points as there are workers, so that nothing waits in the pool's queue
     # and a Ctrl-C never finds a point it cannot cancel.
     queue = iter(range(len(points)))
