@@ -96,7 +96,8 @@ def test_checkpoint_holds_everything_and_loads_back(tmp_path, replay):
     np.testing.assert_array_equal(agent.act(obs, greedy=True), expected)
 
 
-def test_sigint_writes_a_checkpoint_and_resume_finishes_the_run(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_writes_a_checkpoint_and_resume_finishes_the_run(stop_signal, tmp_path):
     run_dir = tmp_path / "run"
     cmd = [*DRLAB, "train", "dqn", "CartPole-v1", "--run-dir", str(run_dir), "--total-steps", "400000",
            "--learning-starts", "1000000", "--eval-interval", "0", "--log-interval", "500", "--no-progress",
@@ -106,7 +107,7 @@ def test_sigint_writes_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     metrics = run_dir / "metrics.jsonl"
     while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) > 5):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop_signal)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "drlab resume" in err and "Traceback" not in err

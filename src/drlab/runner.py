@@ -205,7 +205,7 @@ class Run:
         self.logger = Logger(self.dir, resume_step=self.step if self.resumed else None)
         self.pbar = progress_bar(cfg.total_steps, self.step, cfg.progress)
         self.pbar.set_description(f"{self.algo} {cfg.env_id} s{cfg.seed}")
-        previous_handler = _install_sigint(self)
+        previous_handlers = _install_stop_signals(self)
         try:
             self._t0 = time.perf_counter()
             self._start_step, self._start_seconds = self.step, self.train_seconds
@@ -214,7 +214,7 @@ class Run:
             self._t0 = time.perf_counter()  # the clock restarts from train_seconds: save() must not count twice
             self.save()
         finally:
-            _restore_sigint(previous_handler)
+            _restore_signals(previous_handlers)
             self.pbar.close()
             self.logger.close()
             self.envs.close()
@@ -245,9 +245,13 @@ def _crossed(before: int, after: int, interval: int) -> bool:
     return after // interval > before // interval
 
 
-def _install_sigint(run: Run):
-    """First Ctrl-C asks the loop to stop at the end of its step (then a checkpoint is written);
-    a second one interrupts at once."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _install_stop_signals(run: Run):
+    """The first Ctrl-C (or SIGTERM, as a job scheduler sends) asks the loop to stop at the end of
+    its step, then a checkpoint is written and the env processes are closed; a second one
+    interrupts at once."""
 
     def handler(signum, frame):
         if run.interrupted:
@@ -255,14 +259,14 @@ def _install_sigint(run: Run):
         run.interrupted = True
 
     try:
-        return signal.signal(signal.SIGINT, handler)
+        return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         return None
 
 
-def _restore_sigint(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
+def _restore_signals(previous) -> None:
+    for sig, handler in (previous or {}).items():
+        signal.signal(sig, handler)
 
 
 # ---- entry points ------------------------------------------------------------------------------
