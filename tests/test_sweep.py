@@ -230,3 +230,31 @@ def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
         for w in workers:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+def test_a_killed_worker_fails_its_point_and_the_sweep_goes_on(tmp_path):
+    # As when the kernel's OOM killer takes a worker: that point fails, the next runs in a new pool.
+    import signal
+    import time
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
+         "--set", "total_steps=50_000_000,2000", "--set", "eval_interval=0", "--set", "log_interval=1000",
+         "--set", "final_eval_episodes=2", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/metrics.jsonl")):
+            assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never started training"
+            time.sleep(0.5)
+        for worker in _children(sweep.pid):
+            os.kill(worker, signal.SIGKILL)
+        stdout, stderr = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["failed", "ok"]
+    assert "worker process failed" in points[0]["error"] and points[1]["summary"]["steps"] >= 2000

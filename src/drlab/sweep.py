@@ -387,18 +387,34 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     outcomes: list[dict | None] = [None] * len(points)
     workers = max(1, min(jobs, len(points)))
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+
+    def new_pool():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init, initargs=(os.getpid(),))
+
+    def submit(i: int) -> None:
+        nonlocal executor
+        try:
+            futures[executor.submit(run_point, *points[i])] = i
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): its point is reported failed; the rest go on
+            # in a fresh pool.
+            executor.shutdown(wait=False, cancel_futures=True)
+            executor = new_pool()
+            futures[executor.submit(run_point, *points[i])] = i
+
+    executor = new_pool()
     # Submit only as many points as there are workers, so that nothing waits in the pool's queue
     # and a Ctrl-C never finds a point it cannot cancel.
     queue = iter(range(len(points)))
     futures: dict = {}
     try:
         for i in itertools.islice(queue, workers):
-            futures[executor.submit(run_point, *points[i])] = i
+            submit(i)
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
@@ -407,7 +423,7 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
                 if on_result is not None:
                     on_result(i, outcomes[i])
                 for j in itertools.islice(queue, 1):
-                    futures[executor.submit(run_point, *points[j])] = j
+                    submit(j)
     except KeyboardInterrupt:
         _stop(executor, futures, outcomes)
         raise SweepInterrupted(outcomes) from None
