@@ -200,23 +200,32 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _start_training_sweep(out, total_steps: str) -> subprocess.Popen:
+    """A one-job a2c CartPole sweep, returned once its first point is training."""
+    import time
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
+         "--set", f"total_steps={total_steps}", "--set", "eval_interval=0", "--set", "log_interval=1000",
+         "--set", "final_eval_episodes=2", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/metrics.jsonl")):
+        if time.monotonic() > deadline or sweep.poll() is not None:
+            sweep.kill()
+            pytest.fail("the sweep never started training")
+        time.sleep(0.5)
+    return sweep
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
 def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
     # Killing the sweep process itself (SIGKILL, not Ctrl-C) must not leave its training workers running.
     import signal
     import time
     out = tmp_path / "sweep"
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
-         "--set", "total_steps=50_000_000", "--set", "eval_interval=0", "--set", "log_interval=1000",
-         "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    workers = []
+    sweep = _start_training_sweep(out, "50_000_000")
+    workers = _children(sweep.pid)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "a2c-s0" / "metrics.jsonl").exists() and not list(out.glob("*/metrics.jsonl")):
-            assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never started training"
-            time.sleep(0.5)
-        workers = _children(sweep.pid)
         assert workers
         sweep.send_signal(signal.SIGKILL)
         sweep.wait()
@@ -236,18 +245,9 @@ def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
 def test_a_killed_worker_fails_its_point_and_the_sweep_goes_on(tmp_path):
     # As when the kernel's OOM killer takes a worker: that point fails, the next runs in a new pool.
     import signal
-    import time
     out = tmp_path / "sweep"
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
-         "--set", "total_steps=50_000_000,2000", "--set", "eval_interval=0", "--set", "log_interval=1000",
-         "--set", "final_eval_episodes=2", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    sweep = _start_training_sweep(out, "50_000_000,2000")
     try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("*/metrics.jsonl")):
-            assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never started training"
-            time.sleep(0.5)
         for worker in _children(sweep.pid):
             os.kill(worker, signal.SIGKILL)
         stdout, stderr = sweep.communicate(timeout=240)

@@ -306,6 +306,10 @@ def _check_env(module, algo: str, config: dict) -> None:
 
 # ---- execution -------------------------------------------------------------------------------
 
+ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
+_IDLE = None  # in a worker: a threading.Event, set while no point is training
+
+
 def run_point(algo: str, config: dict) -> dict:
     """Train one point in this process; never raises (the outcome says what happened).
 
@@ -340,10 +344,6 @@ def run_point(algo: str, config: dict) -> dict:
         if _IDLE is not None:
             _IDLE.set()
     return outcome
-
-
-ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
-_IDLE = None  # in a worker: a threading.Event, set while no point is training
 
 
 def _worker_init(sweep_pid: int) -> None:
