@@ -6,9 +6,9 @@ and Discrete actions, with Gymnasium 1.x next-step autoreset like every other dr
 **Atari** training envs run on ale-py's C++ vector env (``AtariVectorEnv``): emulation, frame skip
 4 with a max over the last two frames, 84x84 grayscale resize, 4-frame stack, up to 30 no-ops and
 FIRE at reset all happen in C++ threads, without the GIL. On this project's 2-core machine, 12
-SpaceInvaders envs with random actions step at 2,003 env steps/s against 1,016 for Gymnasium's ``AtariPreprocessing`` + ``FrameStackObservation``
-in a ``SyncVectorEnv`` and 733 for SB3's wrappers (one run of benchmarks/pixels.py; 1,225 / 658 /
-540 in a slower spell of the shared host).
+SpaceInvaders envs with random actions step at 2,003 env steps/s against 1,016 for Gymnasium's
+``AtariPreprocessing`` + ``FrameStackObservation`` in a ``SyncVectorEnv`` and 733 for SB3's wrappers
+(one run of benchmarks/pixels.py; 1,225 / 658 / 540 in a slower spell of the shared host).
 
 Two things are training-only and live in :class:`AtariTrainingSignals` on top:
 
