@@ -200,14 +200,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_training_sweep(out, total_steps: str) -> subprocess.Popen:
-    """A one-job a2c CartPole sweep, returned once its first point is training."""
+def _start_training_sweep(out, total_steps: str, ignore_sigint: bool = False) -> subprocess.Popen:
+    """A one-job a2c CartPole sweep, returned once its first point is training. ``ignore_sigint``
+    starts it as a non-interactive shell starts a background job: with SIGINT ignored."""
+    import signal
     import time
     sweep = subprocess.Popen(
         [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0", "--jobs", "1",
          "--set", f"total_steps={total_steps}", "--set", "eval_interval=0", "--set", "log_interval=1000",
          "--set", "final_eval_episodes=2", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None)
     deadline = time.monotonic() + 120
     while not list(out.glob("*/metrics.jsonl")):
         if time.monotonic() > deadline or sweep.poll() is not None:
@@ -215,6 +218,28 @@ def _start_training_sweep(out, total_steps: str) -> subprocess.Popen:
             pytest.fail("the sweep never started training")
         time.sleep(0.5)
     return sweep
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stopped_sweep_checkpoints_its_points_and_writes_its_files(signame, tmp_path):
+    # Ctrl-C, or SIGTERM from a scheduler, even for a sweep started in the background (SIGINT ignored):
+    # the running point stops with a checkpoint, the pending one is cancelled, the sweep's files are written.
+    import signal
+    out = tmp_path / "sweep"
+    sweep = _start_training_sweep(out, "50_000_000,2000", ignore_sigint=True)
+    workers = _children(sweep.pid)
+    try:
+        sweep.send_signal(getattr(signal, signame))
+        _, stderr = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 130, stderr
+    assert "Traceback" not in stderr and "sweep interrupted" in stderr
+    assert not any(_alive(w) for w in workers)
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["interrupted", "cancelled"]
+    assert list(out.glob("*/checkpoints/latest.pt")) and (out / "summary.md").exists()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")

@@ -466,7 +466,7 @@ def _stop(executor, futures: dict, outcomes: list) -> None:
             outcomes[i] = _outcome(future)
         else:
             outcomes[i] = {"status": "interrupted", "summary": None, "final_reward_mean_100": None,
-                           "error": "stopped by Ctrl-C before it could write a checkpoint", "traceback": None}
+                           "error": "stopped (Ctrl-C or SIGTERM) before it could write a checkpoint", "traceback": None}
     executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -489,12 +489,13 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
         write_json(sweep.out / SWEEP_FILE, sweep.to_json())
         echo(f"[{finished}/{total}] {sweep.points[i].name}: {_point_line(sweep.points[i])}")
 
+    previous_handlers = _install_stop_signals()
     try:
         backend([(sweep.algo, p.config) for p in sweep.points], sweep.jobs, on_result)
     except SweepInterrupted as stop:
         for point, outcome in zip(sweep.points, stop.outcomes):
             if outcome is None:
-                point.status, point.error = "cancelled", "cancelled by Ctrl-C"
+                point.status, point.error = "cancelled", "cancelled: the sweep was stopped (Ctrl-C or SIGTERM)"
             elif point.status == "pending":
                 _apply(point, outcome)
         write_json(sweep.out / SWEEP_FILE, sweep.to_json())
@@ -503,6 +504,8 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
         print(f"drlab: sweep interrupted: {counts['ok']} of {total} runs finished, {counts['interrupted']} stopped "
               f"with a checkpoint, {counts['cancelled']} cancelled; results so far in {sweep.out}", file=sys.stderr)
         return 130
+    finally:
+        _restore_signals(previous_handlers)
 
     table = summary_markdown(sweep)
     (sweep.out / TABLE_FILE).write_text(table)
@@ -515,6 +518,20 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
     for p in failures:
         print(f"drlab: error: run {p.name} {p.status}: {p.error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _install_stop_signals() -> dict:
+    """SIGTERM (a job scheduler, `kill`) stops a sweep like Ctrl-C. SIGINT is set explicitly too: a
+    sweep started in the background of a non-interactive shell inherits it ignored."""
+    try:
+        return {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals alone
+        return {}
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _count(n: int, word: str) -> str:
