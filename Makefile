@@ -21,7 +21,7 @@ train: $(STAMP)
 	$(BIN)/drlab train dqn CartPole-v1
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=12
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/presets.py
