@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import drlab
-from drlab.envs import EpisodeStats, game_signals, make_env, make_vec_env
-from drlab.pixel_envs import AtariTrainingSignals, DoomFrames
+from drlab.envs import EpisodeStats, env_spec, game_signals, make_env, make_vec_env
+from drlab.pixel_envs import AtariTrainingSignals, DoomFrames, make_vizdoom_env
 from drlab.policies import ActorCritic, NatureCNN
 
 pytest.importorskip("ale_py")
@@ -136,6 +136,29 @@ def test_vizdoom_env_shapes():
         assert obs.shape == (2, *FRAMES) and obs[:, -1].std() > 0  # a real picture, not a blank frame
     finally:
         envs.close()
+
+
+def test_doom_frames_show_ammo_and_health_as_bars():
+    # DefendCenter hides Doom's status bar; the frame's bottom rows carry ammo (one pixel per round,
+    # bottom bar) and health (100 = the full width), read here against the game's own counters.
+    vzd = pytest.importorskip("vizdoom")
+    env = make_vizdoom_env(env_spec(DOOM))
+    game = env.unwrapped.game
+    attack = [list(combo) for combo in env.unwrapped.button_map].index([0, 0, 1])  # ATTACK alone
+    try:
+        obs, _ = env.reset(seed=0)
+        for step in range(40):
+            frame = obs[-1]
+            ammo, health = (game.get_game_variable(v) for v in (vzd.GameVariable.AMMO2, vzd.GameVariable.HEALTH))
+            ammo_bar, health_bar = frame[-2:], frame[-4:-2]
+            assert (ammo_bar[:, :int(ammo)] == 255).all() and (ammo_bar[:, int(ammo):] == 0).all()
+            assert (health_bar[:, :round(84 * health / 100)] == 255).all()
+            assert (health_bar[:, round(84 * health / 100):] == 0).all()
+            obs, _, terminated, truncated, _ = env.step(attack)
+            assert not (terminated or truncated)
+        assert ammo < 26  # the agent fired: the bar shrank with the count
+    finally:
+        env.close()
 
 
 class _Timeout(gym.Env):

@@ -28,8 +28,13 @@ the same preprocessing in Python (OpenCV's area resize, as in C++).
 **VizDoom** scenarios (``Vizdoom*-v1``) render at 160x120 (the scenario files ask for 320x240;
 the lower resolution steps ~3x faster and is all an 84x84 input needs), frame skip 4, then
 grayscale and an area resize to 84x84 and a 4-frame stack. Recording renders at the scenario's
-native 320x240 and resizes that for the agent. The wrapper also fixes the episode timeout, which
-the vizdoom env reports as terminated *and* truncated: it is a truncation only.
+native 320x240 and resizes that for the agent. The scenarios hide Doom's status bar, so the agent
+could not see its ammo or health: drlab draws the scenario's game variables (``gamevariables``)
+as bars along the bottom rows of each 84x84 frame, one 2-row bar per variable (one pixel per round
+of ammo, the full width for 100 health or armor). Without them a DefendCenter agent cannot tell a
+full clip from an empty one and fires its 26 bullets away (benchmarks/results/pixels/README.md).
+The wrapper also fixes the episode timeout, which the vizdoom env reports as terminated *and*
+truncated: it is a truncation only.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ NOOP_MAX = 30
 MAX_EPISODE_FRAMES = 108_000  # 30 minutes of play at 60 Hz, the usual Atari cap
 DOOM_TRAIN_RESOLUTION = "RES_160X120"
 DOOM_NATIVE_RESOLUTION = "RES_320X240"
+BAR_ROWS = 2  # height of one game-variable bar in the 84x84 frame
+PERCENT_VARIABLES = ("HEALTH", "ARMOR")  # drawn with 100 filling the width; others one unit per pixel
 
 
 def is_atari(spec: gym.envs.registration.EnvSpec) -> bool:
@@ -128,17 +135,27 @@ def make_atari_env(spec, render_mode: str | None = None) -> gym.Env:
 # ---- VizDoom -----------------------------------------------------------------------------------
 
 class DoomFrames(gym.ObservationWrapper):
-    """The vizdoom env's ``screen`` as one 84x84 grayscale frame; the timeout as a truncation."""
+    """The vizdoom env's ``screen`` as one 84x84 grayscale frame with its game variables as bars
+    along the bottom; the timeout as a truncation."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
         self.observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE), np.uint8)
+        game = getattr(env.unwrapped, "game", None)
+        variables = game.get_available_game_variables() if game is not None else []
+        self.bar_full_scale = [100.0 if v.name in PERCENT_VARIABLES else float(FRAME_SIZE) for v in variables]
 
     def observation(self, observation):
         import cv2
 
         gray = cv2.cvtColor(observation["screen"], cv2.COLOR_RGB2GRAY)
-        return cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
+        frame = cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
+        values = observation.get("gamevariables", ())
+        for i, (value, full_scale) in enumerate(zip(values, self.bar_full_scale)):
+            bar = frame[FRAME_SIZE - BAR_ROWS * (i + 1):FRAME_SIZE - BAR_ROWS * i]
+            bar[:] = 0
+            bar[:, :round(FRAME_SIZE * min(max(float(value), 0.0), full_scale) / full_scale)] = 255
+        return frame
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
