@@ -179,6 +179,17 @@ def test_eval_json_record_and_plot(trained_run, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+def test_plot_labels_tell_apart_runs_of_the_same_algorithm_env_and_seed(trained_run, tmp_path):
+    from drlab.plots import run_labels
+    copies = [tmp_path / "before-fix", tmp_path / "after-fix"]
+    for d in copies:
+        d.mkdir()
+        (d / "config.json").write_text((trained_run / "config.json").read_text())
+    one = run_labels([trained_run])[0]
+    assert trained_run.name not in one
+    assert run_labels(copies) == [f"{one} (before-fix)", f"{one} (after-fix)"]
+
+
 def test_same_seed_eval_is_reproducible(trained_run):
     agent = drlab.load(trained_run)
     from drlab.evaluate import evaluate

@@ -26,6 +26,13 @@ def run_label(run_dir: Path) -> str:
     return f"{algo}{extra} {cfg.env_id} seed {cfg.seed}"
 
 
+def run_labels(run_dirs: list[Path]) -> list[str]:
+    """One legend label per run; runs that would share one (same algorithm, env and seed) also
+    get their directory's name."""
+    labels = [run_label(Path(d)) for d in run_dirs]
+    return [f"{label} ({Path(d).name})" if labels.count(label) > 1 else label for d, label in zip(run_dirs, labels)]
+
+
 def plot_learning_curves(run_dirs: list[Path], out: Path, title: str | None = None) -> Path:
     """Raw episode return vs. environment steps (faint), its mean over the last 100 episodes (line)
     and periodic greedy evaluations (markers), one colour per run, on one figure."""
@@ -37,10 +44,8 @@ def plot_learning_curves(run_dirs: list[Path], out: Path, title: str | None = No
     fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     plotted = 0
-    for i, run_dir in enumerate(run_dirs):
-        run_dir = Path(run_dir)
-        records = read_metrics(run_dir)
-        label = run_label(run_dir)
+    for i, (run_dir, label) in enumerate(zip(run_dirs, run_labels(run_dirs))):
+        records = read_metrics(Path(run_dir))
         color = colors[i % len(colors)]
         steps, returns = _series(records, "episode/return")
         if len(steps) == 0:
