@@ -214,7 +214,7 @@ class Run:
             self._t0 = time.perf_counter()  # the clock restarts from train_seconds: save() must not count twice
             self.save()
         finally:
-            _restore_signals(previous_handlers)
+            restore_signals(previous_handlers)
             self.pbar.close()
             self.logger.close()
             self.envs.close()
@@ -264,7 +264,7 @@ def _install_stop_signals(run: Run):
         return None
 
 
-def _restore_signals(previous) -> None:
+def restore_signals(previous) -> None:
     for sig, handler in (previous or {}).items():
         signal.signal(sig, handler)
 

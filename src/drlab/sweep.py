@@ -489,6 +489,8 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
         write_json(sweep.out / SWEEP_FILE, sweep.to_json())
         echo(f"[{finished}/{total}] {sweep.points[i].name}: {_point_line(sweep.points[i])}")
 
+    from drlab.runner import restore_signals
+
     previous_handlers = _install_stop_signals()
     try:
         backend([(sweep.algo, p.config) for p in sweep.points], sweep.jobs, on_result)
@@ -505,7 +507,7 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
               f"with a checkpoint, {counts['cancelled']} cancelled; results so far in {sweep.out}", file=sys.stderr)
         return 130
     finally:
-        _restore_signals(previous_handlers)
+        restore_signals(previous_handlers)
 
     table = summary_markdown(sweep)
     (sweep.out / TABLE_FILE).write_text(table)
@@ -523,15 +525,12 @@ def execute(sweep: Sweep, backend=run_local, echo=print) -> int:
 def _install_stop_signals() -> dict:
     """SIGTERM (a job scheduler, `kill`) stops a sweep like Ctrl-C. SIGINT is set explicitly too: a
     sweep started in the background of a non-interactive shell inherits it ignored."""
+    from drlab.runner import STOP_SIGNALS
+
     try:
-        return {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return {sig: signal.signal(sig, signal.default_int_handler) for sig in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         return {}
-
-
-def _restore_signals(previous: dict) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
 
 
 def _count(n: int, word: str) -> str:
