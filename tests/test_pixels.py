@@ -11,6 +11,7 @@ import drlab
 from drlab.envs import EpisodeStats, env_spec, game_signals, make_env, make_vec_env
 from drlab.pixel_envs import AtariTrainingSignals, DoomFrames, make_vizdoom_env
 from drlab.policies import ActorCritic, NatureCNN
+from test_cli import assert_one_line_error, drlab as run_drlab
 
 pytest.importorskip("ale_py")
 ATARI = "SpaceInvadersNoFrameskip-v4"
@@ -253,3 +254,19 @@ def test_record_writes_native_resolution_video(tmp_path):
     reader = imageio_ffmpeg.read_frames(str(out))
     meta = next(reader)
     assert meta["size"] == (160, 210)  # the console's 160x210 screen, not the 84x84 input
+
+
+def test_doom_envs_start_in_a_fresh_directory_and_say_why_when_they_cannot(tmp_path, monkeypatch):
+    # Every Doom engine creates ./_vizdoom/ when it is missing and dies when a sibling made it first
+    # (a CI failure: EOFError from AsyncVectorEnv in a fresh clone). drlab creates it before forking.
+    pytest.importorskip("vizdoom")
+    monkeypatch.chdir(tmp_path)
+    envs = make_vec_env(DOOM, 4, seed=0)
+    envs.close()
+    assert (tmp_path / "_vizdoom").is_dir()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "_vizdoom").touch()  # a file where the directory must go: the engine itself segfaults here
+    result = run_drlab("train", "a2c", DOOM, "--total-steps", "40", cwd=blocked)
+    assert_one_line_error(result, "./_vizdoom/", "File exists")
+    assert not (blocked / "runs").exists()

@@ -39,8 +39,12 @@ truncated: it is a truncation only.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import gymnasium as gym
+
+from drlab.errors import DrlabError
 
 FRAME_SIZE = 84
 STACK = 4
@@ -162,7 +166,25 @@ class DoomFrames(gym.ObservationWrapper):
         return obs, float(reward), bool(terminated and not truncated), bool(truncated), info
 
 
+def prepare_doom_workdir() -> None:
+    """Create ``./_vizdoom/`` before any Doom process starts.
+
+    Each Doom engine creates that directory in the working directory when it is missing and dies
+    ("Failed to create ./_vizdoom/ directory: File exists") when another engine starting at the same
+    moment made it first: parallel envs in a fresh checkout raced on it. Where it cannot be created
+    (a read-only directory), the engine segfaults; this says why in one line instead.
+    """
+    try:
+        os.makedirs("_vizdoom", exist_ok=True)
+    except OSError as error:
+        raise DrlabError(
+            f"VizDoom keeps its files in ./_vizdoom/ and cannot create that directory in {os.getcwd()} "
+            f"({error.strerror or error}); run drlab from a writable directory"
+        ) from None
+
+
 def make_vizdoom_env(spec, render_mode: str | None = None, native: bool = False) -> gym.Env:
+    prepare_doom_workdir()
     resolution = DOOM_NATIVE_RESOLUTION if native else DOOM_TRAIN_RESOLUTION
     env = gym.make(spec.id, frame_skip=FRAME_SKIP, render_mode=render_mode, screen_resolution=resolution)
     from gymnasium.wrappers import FrameStackObservation
@@ -172,6 +194,7 @@ def make_vizdoom_env(spec, render_mode: str | None = None, native: bool = False)
 
 def make_vizdoom_vec_env(spec, num_envs: int, asynchronous: bool = True) -> gym.vector.VectorEnv:
     """Each env in its own process by default: Doom renders while the network computes."""
+    prepare_doom_workdir()  # here, in the parent, before the env processes race to create it
     fns = [lambda: make_vizdoom_env(spec) for _ in range(num_envs)]
     if asynchronous and num_envs > 1:
         return gym.vector.AsyncVectorEnv(fns, context="fork")
