@@ -22,7 +22,8 @@ def orthogonal_init(module: nn.Module, gain: float) -> None:
     """Orthogonal weights with ``gain`` and zero biases for every Linear and Conv2d layer in ``module``."""
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
-            nn.init.orthogonal_(layer.weight, gain)
+            with torch.no_grad():  # through a contiguous copy: orthogonal_ cannot view a channels-last weight
+                layer.weight.copy_(nn.init.orthogonal_(torch.empty(layer.weight.shape), gain))
             nn.init.zeros_(layer.bias)
 
 
@@ -127,8 +128,12 @@ class NatureCNN(nn.Module):
         with torch.no_grad():
             flat = convs(torch.zeros(1, channels, height, width)).shape[1]
         self.net = nn.Sequential(convs, nn.Linear(flat, self.features), nn.ReLU())
+        # Channels-last (NHWC) weights and inputs: oneDNN's convolutions skip their layout
+        # reorders, ~1.3x faster forward and backward on this project's CPU (benchmarks/pixels.py).
+        self.net.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        frames = frames.contiguous(memory_format=torch.channels_last)  # reordered while still uint8
         x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.net(x).float()

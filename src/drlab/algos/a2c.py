@@ -61,18 +61,18 @@ class Learner(pg.PolicyLearner):
 
     def update(self, step: int) -> dict:
         cfg, r, net, device = self.cfg, self.rollout, self.agent.net, self.agent.device
-        batch = r.tensors(device)
-        # One forward pass with gradients serves both the advantages (its values, detached) and the
-        # loss: A2C takes a single step per rollout, so the network is still the one that collected.
-        logits, values = net(batch["obs"])
-        with torch.no_grad():
-            _, last_values = net(torch.from_numpy(r.obs[-1]).to(device))
-        r.values[:-1] = values.detach().view(r.num_steps, r.num_envs, -1).cpu().numpy()
-        r.values[-1] = last_values.cpu().numpy()
+        # One forward pass with gradients over all T + 1 observations serves the advantages (its
+        # values, detached; the last row is the bootstrap) and the loss: A2C takes a single step per
+        # rollout, so the network is still the one that collected. One batch of (T + 1) * N is
+        # cheaper than a batch of T * N plus a separate pass over the last N.
+        T, N = r.num_steps, r.num_envs
+        all_obs = torch.from_numpy(r.obs.reshape((T + 1) * N, *r.obs.shape[2:])).to(device)
+        logits, values = net(all_obs)
+        r.values[:] = values.detach().view(T + 1, N, -1).cpu().numpy()
         advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda, self.reward_scaler)
-        batch.update(r.tensors(device, obs=False, advantages=advantages, returns=returns))
+        batch = r.tensors(device, obs=False, advantages=advantages, returns=returns)
         lr = self.optimizer.set_progress(step)
-        loss, metrics = a2c_loss(net, batch, cfg, (logits, values))
+        loss, metrics = a2c_loss(net, batch, cfg, (logits[: T * N], values[: T * N]))
         metrics["grad_norm"] = self.optimizer.step(loss)
         return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr}
 
