@@ -3,7 +3,8 @@
 Both train A2C with the Nature CNN (SB3: CnnPolicy) on the same env with the same number of envs
 and rollout length (default SpaceInvadersNoFrameskip-v4, 12 envs x 5 steps, 2 torch threads) for
 the same number of env steps; the runs alternate (drlab, SB3, drlab, SB3, ...) so that both see the
-same machine, and the medians and their ratio are printed and written to
+same machine, and the medians and their ratio are printed, with the share of CPU time the host
+stole during each measurement (a shared VM: above a few percent, the repeat says little) and written to
 benchmarks/results/pixels-throughput.{md,json}.
 
 What differs is only how each library gets there: SB3 steps its Python Atari wrappers in a
@@ -69,13 +70,28 @@ def measure(name: str, args) -> float:
     return drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=(name == "drlab"))
 
 
-def measure_in_subprocess(name: str, args) -> float:
+def cpu_steal_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks so far from /proc/stat ((0, 0) where there is none): on a shared
+    virtual machine the host takes cores away at times, and a measurement taken then is not one."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def measure_in_subprocess(name: str, args) -> tuple[float, float]:
     """Each measurement in a fresh Python process: no thread pools or caches shared between the two
-    libraries or carried over from the previous measurement."""
+    libraries or carried over from the previous measurement. Returns (SPS, fraction of CPU time
+    the host stole meanwhile)."""
     command = [sys.executable, __file__, "--measure", name, "--env", args.env, "--steps", str(args.steps),
                "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps)]
+    steal_before, total_before = cpu_steal_ticks()
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    steal_after, total_after = cpu_steal_ticks()
+    stolen = (steal_after - steal_before) / max(1, total_after - total_before)
+    return float(out.strip().splitlines()[-1]), stolen
 
 
 def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:
@@ -140,18 +156,21 @@ def main() -> None:
 
     names = ["drlab", "sb3"] + ([] if args.no_fp32 else ["drlab-fp32"])
     sps: dict[str, list[float]] = {name: [] for name in names}
+    steal: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(args.repeats):
         for name in names:
-            sps[name].append(round(measure_in_subprocess(name, args), 1))
-            print(f"repeat {repeat + 1}: {name:<10} {sps[name][-1]:8.1f} SPS", flush=True)
+            rate, stolen = measure_in_subprocess(name, args)
+            sps[name].append(round(rate, 1))
+            steal[name].append(round(stolen, 3))
+            print(f"repeat {repeat + 1}: {name:<10} {rate:8.1f} SPS  (CPU steal {stolen:.0%})", flush=True)
     medians = {name: statistics.median(values) for name, values in sps.items()}
     ratio = medians["drlab"] / medians["sb3"]
     lines = [f"# A2C pixel throughput: {args.env}, {args.num_envs} envs x {args.n_steps} steps, "
              f"{args.steps:,} env steps per measurement, {args.repeats} alternating repeats", "",
-             "| run | SPS per repeat | median SPS | vs SB3 |", "|---|---|---|---|"]
+             "| run | SPS per repeat | median SPS | vs SB3 | CPU steal per repeat |", "|---|---|---|---|---|"]
     for name, values in sps.items():
         lines.append(f"| {name} | {', '.join(f'{v:.0f}' for v in values)} | {medians[name]:.0f} | "
-                     f"{medians[name] / medians['sb3']:.2f}x |")
+                     f"{medians[name] / medians['sb3']:.2f}x | {', '.join(f'{v:.0%}' for v in steal[name])} |")
     lines += ["", f"drlab / SB3 training SPS: **{ratio:.2f}x** (machine: {platform.processor() or platform.machine()}, "
               f"{time.strftime('%Y-%m-%d %H:%M')})", "",
               f"Env stepping alone ({args.num_envs} envs, random actions, {args.env_steps * args.num_envs:,} env steps):", "",
@@ -162,7 +181,7 @@ def main() -> None:
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(
         {"env": args.env, "num_envs": args.num_envs, "n_steps": args.n_steps, "steps": args.steps,
-         "sps": sps, "median": medians, "ratio_drlab_sb3": round(ratio, 3), "env_only_sps": env_rates}, indent=2) + "\n")
+         "sps": sps, "cpu_steal": steal, "median": medians, "ratio_drlab_sb3": round(ratio, 3), "env_only_sps": env_rates}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,17 @@
 """drlab: classic deep-RL algorithms, correct, fast and inspectable."""
 
-from drlab.errors import DrlabError
+import os
+
+# PyTorch's CPU wheels run their thread pool on GNU OpenMP, whose idle threads busy-wait for 300,000
+# spins after each parallel region: ~10 ms on recent Intel cores, where a spin's `pause` is slow.
+# Between two network passes of a rollout those threads would spin through the env step and take
+# a core from the env's own threads (ale-py steps games in C++ threads). 10,000 spins still bridge
+# the regions inside one forward pass. A2C on SpaceInvaders, 2 cores: env stepping 41 -> 31 ms per
+# 60 steps, 565 -> 630 SPS (benchmarks/results/pixels-throughput.md). Only a default, and only
+# effective before torch is first imported; set GOMP_SPINCOUNT yourself to choose otherwise.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+from drlab.errors import DrlabError  # noqa: E402
 
 __version__ = "0.1.0"
 
