@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -29,6 +30,9 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# The environment as the user started us, before any drlab import sets its defaults (GOMP_SPINCOUNT):
+# each measurement's process starts from it, so SB3 runs as it would without drlab around.
+USER_ENVIRONMENT = dict(os.environ)
 
 
 def drlab_sps(env_id: str, steps: int, num_envs: int, n_steps: int, bf16: bool) -> float:
@@ -88,7 +92,7 @@ def measure_in_subprocess(name: str, args) -> tuple[float, float]:
     command = [sys.executable, __file__, "--measure", name, "--env", args.env, "--steps", str(args.steps),
                "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps)]
     steal_before, total_before = cpu_steal_ticks()
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=USER_ENVIRONMENT).stdout
     steal_after, total_after = cpu_steal_ticks()
     stolen = (steal_after - steal_before) / max(1, total_after - total_before)
     return float(out.strip().splitlines()[-1]), stolen
