@@ -6,9 +6,9 @@ import os
 # spins after each parallel region: ~10 ms on recent Intel cores, where a spin's `pause` is slow.
 # Between two network passes of a rollout those threads would spin through the env step and take
 # a core from the env's own threads (ale-py steps games in C++ threads). 10,000 spins still bridge
-# the regions inside one forward pass. A2C on SpaceInvaders, 2 cores: env stepping 41 -> 31 ms per
-# 60 steps, 565 -> 630 SPS (benchmarks/results/pixels-throughput.md). Only a default, and only
-# effective before torch is first imported; set GOMP_SPINCOUNT yourself to choose otherwise.
+# the regions inside one forward pass. A2C's loop on SpaceInvaders, 2 cores, two alternating repeats:
+# env stepping 41 -> 31 ms per 60 steps, 565 -> 630 SPS (README, "Throughput"). Only a default, and
+# only effective before torch is first imported; set GOMP_SPINCOUNT yourself to choose otherwise.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from drlab.errors import DrlabError  # noqa: E402
