@@ -18,8 +18,8 @@ import gymnasium as gym
 import vizdoom as vzd
 import vizdoom.gymnasium_wrapper  # noqa: F401 - registers the Vizdoom*-v1 ids
 
-from drlab.agents import load_agent
-from drlab.pixel_envs import make_vizdoom_env
+from drlab.run.rundir import load_agent
+from drlab.envs.vizdoom import make_vizdoom_env
 
 
 def main() -> None:

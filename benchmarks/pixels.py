@@ -36,7 +36,7 @@ USER_ENVIRONMENT = dict(os.environ)
 
 
 def drlab_sps(env_id: str, steps: int, num_envs: int, n_steps: int, bf16: bool) -> float:
-    from drlab.runner import train_from_preset
+    from drlab.run.runner import train_from_preset
 
     with tempfile.TemporaryDirectory() as tmp:
         result = train_from_preset("a2c", env_id, {
@@ -99,7 +99,7 @@ def measure_in_subprocess(name: str, args) -> tuple[float, float]:
 
 
 def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:
-    """Env steps per second with random actions, no learning: the env choice of drlab.pixel_envs."""
+    """Env steps per second with random actions, no learning: the env choice of drlab.envs.atari."""
     import ale_py
     import gymnasium as gym
     import numpy as np
@@ -110,11 +110,11 @@ def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:
 
         envs = make_vec_env(env_id, num_envs, training=True)
     elif kind == "Gymnasium wrappers, SyncVectorEnv":
-        from drlab import pixel_envs
+        from drlab.envs.atari import make_atari_env
         from drlab.envs import env_spec
 
         spec = env_spec(env_id)
-        envs = gym.vector.SyncVectorEnv([lambda: pixel_envs.make_atari_env(spec) for _ in range(num_envs)])
+        envs = gym.vector.SyncVectorEnv([lambda: make_atari_env(spec) for _ in range(num_envs)])
     else:  # SB3's AtariWrapper in a DummyVecEnv, as in the A2C comparison
         from stable_baselines3.common.env_util import make_atari_env
         from stable_baselines3.common.vec_env import VecFrameStack

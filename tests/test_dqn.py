@@ -10,7 +10,7 @@ import drlab
 from drlab.algos import dqn
 from drlab.buffers.replay import Batch
 from drlab.config import build_config
-from drlab.runner import Run
+from drlab.run.runner import Run
 
 
 class TableQ(nn.Module):
@@ -136,7 +136,7 @@ def test_episode_returns_in_metrics_are_raw_and_whole(tmp_path):
     run_dir = tmp_path / "r"
     drlab.train("dqn", "DrlabTestCounter-v0", num_envs=2, total_steps=60, learning_starts=10_000,
                 batch_size=1, eval_interval=0, final_eval_episodes=0, progress=False, run_dir=str(run_dir))
-    from drlab.logger import read_metrics
+    from drlab.run.logger import read_metrics
 
     returns = [r["episode/return"] for r in read_metrics(run_dir) if "episode/return" in r]
     lengths = [r["episode/length"] for r in read_metrics(run_dir) if "episode/length" in r]

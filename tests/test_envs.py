@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from drlab.envs import EpisodeStats, make_vec_env
+from drlab.envs import make_vec_env
+from drlab.envs.autoreset import EpisodeStats
 from drlab.errors import DrlabError
 
 

@@ -48,7 +48,7 @@ def test_policy_gradient_presets_solve_cartpole(tmp_path, algo, seed):
 
 
 def test_option_critic_preset_solves_cartpole_with_both_options(tmp_path):
-    from drlab.option_plots import plot_options
+    from drlab.plots.options import plot_options
 
     run = drlab.train("option-critic", "CartPole-v1", seed=0, progress=False, run_dir=str(tmp_path / "r"))
     assert run.summary["eval"]["mean"] >= 475.0, run.summary

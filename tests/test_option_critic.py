@@ -3,6 +3,7 @@ resets, pictures and video."""
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -54,12 +55,11 @@ def test_both_advantages_by_hand():
 def test_critic_target_uses_the_utility_upon_arrival():
     from drlab.buffers.replay import Batch
 
-    cfg = oc.Config(gamma=0.9)
     net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))
     batch = Batch(obs=torch.zeros(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, 1.0]),
                   next_obs=torch.ones(2, 2), terminated=torch.tensor([0.0, 1.0]), discounts=torch.full((2,), 0.9),
                   weights=torch.ones(2), indices=np.arange(2))
-    loss, _ = oc.critic_loss(net, net, batch, cfg)
+    loss, _ = oc.critic_loss(net, net, batch)
     targets = torch.tensor([1 + 0.9 * (0.5 * 1 + 0.5 * 3), 1.0])
     torch.testing.assert_close(loss, ((torch.tensor([1.0, 3.0]) - targets) ** 2).mean())
 
@@ -86,7 +86,9 @@ def test_termination_loss_pushes_beta_down_for_the_best_option_and_up_for_the_wo
 
 def agent_with(beta_bias, q=(0.0, 0.0)):
     cfg = oc.Config(num_options=2)
-    agent = oc.OptionAgent(constant_net(q=q, beta_bias=beta_bias), cfg, torch.device("cpu"), np.random.default_rng(0))
+    obs_space = gym.spaces.Box(-1.0, 1.0, (2,))
+    agent = oc.OptionAgent(constant_net(q=q, beta_bias=beta_bias), cfg, obs_space, torch.device("cpu"),
+                           np.random.default_rng(0))
     agent.epsilon = 1.0  # new options uniformly at random
     return agent
 

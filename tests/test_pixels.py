@@ -8,9 +8,12 @@ import pytest
 import torch
 
 import drlab
-from drlab.envs import EpisodeStats, env_spec, game_signals, make_env, make_vec_env
-from drlab.pixel_envs import AtariTrainingSignals, DoomFrames, make_vizdoom_env
-from drlab.policies import ActorCritic, NatureCNN
+from drlab.envs import env_spec, make_env, make_vec_env
+from drlab.envs.autoreset import EpisodeStats, game_signals
+from drlab.envs.atari import AtariTrainingSignals
+from drlab.envs.vizdoom import DoomFrames, make_vizdoom_env
+from drlab.nets import NatureCNN
+from drlab.policies import ActorCritic
 from test_cli import assert_one_line_error, drlab as run_drlab
 
 pytest.importorskip("ale_py")
@@ -245,7 +248,7 @@ def test_a2c_preset_runs_on_vizdoom(tmp_path):
 def test_record_writes_native_resolution_video(tmp_path):
     import imageio_ffmpeg
 
-    from drlab.evaluate import record_video
+    from drlab.video import record_video
 
     run, _ = _short("a2c", ATARI, tmp_path)
     out = tmp_path / "greedy.mp4"

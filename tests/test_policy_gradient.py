@@ -2,6 +2,7 @@
 bookkeeping, determinism and checkpoints of the four algorithms."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 import drlab
 from drlab.algos import a2c, actor_critic, ppo, reinforce
 from drlab.buffers.replay import Batch
-from drlab.logger import read_metrics
+from drlab.run.logger import read_metrics
 from drlab.policies import ActorCritic
 
 torch.manual_seed(0)
@@ -154,34 +155,57 @@ def test_actor_critic_critic_target_is_detached_and_expected_sarsa():
 
 def test_actor_critic_symlog_values_round_trip():
     x = torch.tensor([-1000.0, -3.0, 0.0, 0.5, 250.0])
-    torch.testing.assert_close(actor_critic.symexp(actor_critic.symlog(x)), x)
+    from drlab.returns import symexp, symlog
+
+    torch.testing.assert_close(symexp(symlog(x)), x)
 
 
 def test_rollout_masks_the_autoreset_step_and_bootstraps_truncation(tmp_path):
     """CounterEnv: even episodes terminate after 3 steps, odd ones are truncated at 5."""
     run = drlab.train("a2c", "DrlabTestCounter-v0", num_envs=2, n_steps=7, total_steps=14, eval_interval=0,
                       final_eval_episodes=0, progress=False, run_dir=str(tmp_path / "r"))
-    from drlab.agents import load_agent
-    from drlab.buffers.rollout import Rollout
+    from drlab.algos import on_policy
     from drlab.envs import make_vec_env
+    from drlab.run.rundir import load_agent
 
-    class FakeRun:
+    agent = load_agent(run.dir)
+    rollouts = []
+
+    class FakeRun:  # the services of drlab.run.runner.Run that the loop calls
+        cfg = dataclasses.replace(agent.config, n_steps=10, num_envs=1, gamma=1.0, gae_lambda=1.0)
         envs = make_vec_env("DrlabTestCounter-v0", 1)
         seconds = {"env": 0.0, "inference": 0.0, "learn": 0.0}
+        step = 0
+
+        def reset_envs(self):
+            return self.envs.reset(seed=0)[0]
+
+        def running(self):
+            return not rollouts  # one rollout
 
         def record_episodes(self, *a):
             pass
 
-    agent = load_agent(run.dir)
-    rollout = Rollout(10, 1, (2,), np.float32)
-    obs, _ = FakeRun.envs.reset(seed=0)
-    rollout.collect(FakeRun(), agent, obs)
+        def end_step(self, env_steps, metrics):
+            self.step += env_steps
+
+    class SpyLearner:
+        def __init__(self):
+            self.agent = agent
+
+        def update(self, rollout, step):
+            rollouts.append(copy.deepcopy(rollout))
+            return {}
+
+    on_policy.train_loop(FakeRun(), SpyLearner())
+    rollout = rollouts[0]
     # steps: ep0 t1..3 (terminated), autoreset, ep1 t1..5 (truncated), autoreset
     np.testing.assert_array_equal(rollout.valid[:, 0], [1, 1, 1, 0, 1, 1, 1, 1, 1, 0])
     np.testing.assert_array_equal(rollout.terminated[:, 0], [0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(rollout.truncated[:, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1, 0])
-    rollout.values[:] = 10.0  # a constant critic
-    adv, ret = rollout.advantages_and_returns(gamma=1.0, lam=1.0)
+    values = np.full((11, 1), 10.0, dtype=np.float32)  # a constant critic
+    learner = on_policy.OnPolicyLearner(FakeRun.cfg, agent, np.random.default_rng(0))
+    adv, ret = learner.advantages_and_returns(rollout, values)
     # ep0 rewards 1, 2, 3 then nothing; ep1 rewards 1..5 then V(final obs) = 10
     np.testing.assert_allclose(ret[:, 0], [6, 5, 3, 0, 25, 24, 22, 19, 15, 0])
     FakeRun.envs.close()
@@ -240,8 +264,9 @@ def test_same_seed_same_run_and_diagnostics_logged(tmp_path, algo):
 
 @pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a2c", "ppo"])
 def test_checkpoint_resume_restores_the_learner(tmp_path, algo):
-    from drlab.checkpoint import load_checkpoint, read_json
-    from drlab.runner import Run, config_from_json
+    from drlab.run.checkpoint import load_checkpoint, read_json
+    from drlab.run.rundir import config_from_json
+    from drlab.run.runner import Run
 
     extra = {"learning_starts": 200} if algo == "actor-critic" else {}
     run = drlab.train(algo, "CartPole-v1", seed=1, total_steps=1500, eval_interval=0, final_eval_episodes=0,
@@ -258,7 +283,7 @@ def test_checkpoint_resume_restores_the_learner(tmp_path, algo):
 
 
 def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the_weights():
-    from drlab.policies import ObsNormalizer
+    from drlab.nets import ObsNormalizer
 
     rng = np.random.default_rng(0)
     batches = [rng.normal(3.0, 2.0, size=(n, 4)).astype(np.float32) for n in (5, 17, 1, 40)]

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import drlab
-from drlab.checkpoint import load_checkpoint
-from drlab.logger import read_metrics
+from drlab.run.checkpoint import load_checkpoint
+from drlab.run.logger import read_metrics
 
 DRLAB = [sys.executable, "-m", "drlab.cli"]
 SUMMARY_KEYS = {"algo", "env_id", "seed", "steps", "train_seconds", "sps", "eval", "threshold", "solved"}
@@ -133,8 +133,9 @@ def test_a_stop_signal_writes_a_checkpoint_and_resume_finishes_the_run(stop_sign
 
 def test_resume_continues_with_the_saved_state(tmp_path):
     """A run resumed from a checkpoint starts from exactly the saved weights, optimizer and buffer."""
-    from drlab.runner import Run, config_from_json
-    from drlab.checkpoint import read_json
+    from drlab.run.rundir import config_from_json
+    from drlab.run.runner import Run
+    from drlab.run.checkpoint import read_json
 
     result = short_run(tmp_path / "r", total_steps=1500, final_eval_episodes=0)
     (result.dir / "summary.json").unlink()
@@ -180,7 +181,7 @@ def test_eval_json_record_and_plot(trained_run, tmp_path):
 
 
 def test_plot_labels_tell_apart_runs_of_the_same_algorithm_env_and_seed(trained_run, tmp_path):
-    from drlab.plots import run_labels
+    from drlab.plots.curves import run_labels
     copies = [tmp_path / "before-fix", tmp_path / "after-fix"]
     for d in copies:
         d.mkdir()

@@ -11,8 +11,9 @@ import pytest
 from drlab.algos.dqn import Config
 from drlab.cli import main
 from drlab.errors import DrlabError
-from drlab.sweep import (execute, field_types, format_value, parse_seeds, parse_set, parse_value,
-                         plan_sweep, point_name)
+from drlab.sweep.command import execute
+from drlab.sweep.grid import plan_sweep, point_name
+from drlab.sweep.values import field_types, format_value, parse_seeds, parse_set, parse_value
 
 TINY = ["--set", "total_steps=300", "--set", "learning-starts=100", "--set", "eval_interval=0",
         "--set", "final_eval_episodes=2", "--set", "log_interval=100"]
@@ -67,7 +68,7 @@ def test_set_and_seed_syntax():
 
 
 def test_mean_band_interpolates_onto_a_common_grid_and_holds_the_last_value():
-    from drlab.plots import mean_band
+    from drlab.plots.curves import mean_band
 
     a = (np.array([0, 10, 10, 20]), np.array([0.0, 5.0, 10.0, 20.0]))  # two episodes end at step 10
     b = (np.array([5, 40]), np.array([0.0, 30.0]))

@@ -7,7 +7,7 @@ import os
 # Between two network passes of a rollout those threads would spin through the env step and take
 # a core from the env's own threads (ale-py steps games in C++ threads). 10,000 spins still bridge
 # the regions inside one forward pass. A2C's loop on SpaceInvaders, 2 cores, two alternating repeats:
-# env stepping 41 -> 31 ms per 60 steps, 565 -> 630 SPS (README, "Throughput"). Only a default, and
+# env stepping 41 -> 31 ms per 60 steps, 565 -> 630 SPS (docs/benchmarks.md). Only a default, and
 # only effective before torch is first imported; set GOMP_SPINCOUNT yourself to choose otherwise.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
@@ -19,16 +19,16 @@ __version__ = "0.1.0"
 def train(algo: str, env_id: str, **overrides):
     """Train ``algo`` on ``env_id`` with its tuned preset; keyword overrides set config fields.
 
-    Returns a :class:`drlab.runner.RunResult` with ``dir`` and ``summary``.
+    Returns a :class:`drlab.run.runner.RunResult` with ``dir`` and ``summary``.
     """
-    from drlab.runner import train_from_preset
+    from drlab.run.runner import train_from_preset
 
     return train_from_preset(algo, env_id, overrides)
 
 
 def load(run_dir):
     """Load the agent saved in ``run_dir`` (weights only; nothing in the checkpoint is executed)."""
-    from drlab.agents import load_agent
+    from drlab.run.rundir import load_agent
 
     return load_agent(run_dir)
 

@@ -37,7 +37,7 @@ def cmd_train(argv: list[str]) -> int:
     from drlab.algos import get_algo
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
     from drlab.envs import env_spec
-    from drlab.runner import train_config
+    from drlab.run.runner import train_config
 
     head = OneLineParser(prog="drlab train", add_help=False)
     head.add_argument("algo")
@@ -110,7 +110,8 @@ gets its own directory in --out, plus sweep.json, summary.md (one row per combin
 
 def cmd_sweep(argv: list[str]) -> int:
     from drlab.config import DEFAULT_PRESET
-    from drlab.sweep import execute, max_jobs, plan_sweep
+    from drlab.sweep.command import execute
+    from drlab.sweep.grid import max_jobs, plan_sweep
 
     p = OneLineParser(prog="drlab sweep", epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                       description="Train a grid of hyperparameter values x seeds as parallel processes and compare them.")
@@ -128,9 +129,9 @@ def cmd_sweep(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    from drlab.agents import load_agent
     from drlab.evaluate import evaluate
-    from drlab.runner import FINAL_EVAL_SEED_OFFSET
+    from drlab.run.rundir import load_agent
+    from drlab.run.runner import FINAL_EVAL_SEED_OFFSET
 
     p = OneLineParser(prog="drlab eval", description="Evaluate a saved run's agent.")
     p.add_argument("run_dir", type=Path)
@@ -153,8 +154,8 @@ def cmd_eval(argv: list[str]) -> int:
 
 
 def cmd_record(argv: list[str]) -> int:
-    from drlab.agents import load_agent
-    from drlab.evaluate import record_video
+    from drlab.run.rundir import load_agent
+    from drlab.video import record_video
 
     p = OneLineParser(prog="drlab record", description="Write an MP4 of one episode of a saved run's agent.")
     p.add_argument("run_dir", type=Path)
@@ -171,7 +172,7 @@ def cmd_record(argv: list[str]) -> int:
 
 
 def cmd_plot(argv: list[str]) -> int:
-    from drlab.plots import plot_learning_curves
+    from drlab.plots.curves import plot_learning_curves
 
     if argv and argv[0] == "options":
         return cmd_plot_options(argv[1:])
@@ -187,7 +188,7 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_plot_options(argv: list[str]) -> int:
-    from drlab.option_plots import plot_options
+    from drlab.plots.options import plot_options
 
     p = OneLineParser(prog="drlab plot options",
                       description="Q_Omega and termination maps per option, and the options over one greedy episode.")
@@ -206,7 +207,7 @@ def cmd_plot_options(argv: list[str]) -> int:
 
 
 def cmd_resume(argv: list[str]) -> int:
-    from drlab.runner import resume
+    from drlab.run.runner import resume
 
     p = OneLineParser(prog="drlab resume", description="Continue a stopped run from its latest checkpoint.")
     p.add_argument("run_dir", type=Path)

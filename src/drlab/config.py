@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
 
+import torch
 import tyro
 
 from drlab.errors import DrlabError
@@ -59,6 +60,27 @@ class RunConfig:
         non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval")
         if self.eval_interval and not self.eval_episodes:
             raise DrlabError("eval_episodes must be >= 1 when eval_interval is set")
+
+
+def pick_device(name: str) -> torch.device:
+    """The torch device for the ``device`` setting: auto picks CUDA when PyTorch sees a GPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DrlabError("device 'cuda' was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def hidden_sizes(cfg: Any) -> None:
+    """``cfg.hidden``: at least one layer, every size >= 1."""
+    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
+        raise DrlabError(f"hidden sizes must be >= 1 (got {cfg.hidden})")
+
+
+def batch_fits_buffer(cfg: Any) -> None:
+    """A replay batch cannot be larger than the replay."""
+    if cfg.batch_size > cfg.buffer_size:
+        raise DrlabError(f"batch_size ({cfg.batch_size}) cannot be larger than buffer_size ({cfg.buffer_size})")
 
 
 def positive(cfg: Any, *names: str) -> None:

@@ -1,12 +1,15 @@
-"""Greedy or stochastic evaluation over N episodes, and video of one episode."""
+"""Playing a trained agent: greedy or stochastic evaluation over exactly N episodes, and one
+episode in one env (for videos and pictures)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
+import gymnasium as gym
 import numpy as np
 
-from drlab.envs import EpisodeStats, game_signals, make_env, make_vec_env
+from drlab.envs import make_vec_env
+from drlab.envs.autoreset import EpisodeStats, game_signals
 
 MAX_EVAL_ENVS = 16
 
@@ -45,56 +48,38 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) 
     return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": len(returns), "greedy": greedy}
 
 
-def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000) -> dict:
-    """Play one episode in a rendering env and write it as an H.264 MP4; returns its return and length."""
-    import imageio_ffmpeg
+@dataclass
+class Episode:
+    """What :func:`play_episode` saw: the observation each action was taken from, the active option
+    at each step (agents with options), the rendered frames (one more than the steps: the final
+    state too) and the raw return."""
 
-    env = make_env(env_id, render_mode="rgb_array")
-    try:
-        obs, _ = env.reset(seed=seed)
-        frames = [env.render()]
-        labels: list[str] = []  # per frame, for agents with options: the option acting in that state
-        total, steps = 0.0, 0
-        for steps in range(1, max_steps + 1):
-            action = agent.act(obs[None], greedy=greedy, starts=np.array([steps == 1]))[0]
-            if hasattr(agent, "options"):
-                labels.append(f"option {int(agent.options[0])}")
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            frames.append(env.render())
-            if terminated or truncated:
-                break
-        fps = int(env.metadata.get("render_fps", 30))
-    finally:
-        env.close()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames[0].shape[:2]
-    # H.264 with yuv420p needs even sizes; pad by one pixel where needed.
-    pad_h, pad_w = height % 2, width % 2
-    tmp = out.with_name(f".{out.name}.tmp.mp4")
-    writer = imageio_ffmpeg.write_frames(str(tmp), (width + pad_w, height + pad_h), fps=fps,
-                                         codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1)
-    writer.send(None)
-    if labels:
-        labels.append(labels[-1])  # the final frame: the last option that acted
-        frames = [write_label(frame, label) for frame, label in zip(frames, labels)]
-    for frame in frames:
-        if pad_h or pad_w:
-            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)))
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    tmp.replace(out)
-    return {"return": total, "length": steps, "frames": len(frames), "path": str(out)}
+    observations: list = field(default_factory=list)
+    options: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    total: float = 0.0
+
+    @property
+    def length(self) -> int:
+        return len(self.observations)
 
 
-def write_label(frame: np.ndarray, text: str) -> np.ndarray:
-    """``text`` in the top-left corner of an RGB frame (white on a dark box)."""
-    from PIL import Image, ImageDraw
-
-    image = Image.fromarray(frame)
-    draw = ImageDraw.Draw(image)
-    left, top, right, bottom = draw.textbbox((8, 6), text)
-    draw.rectangle((left - 4, top - 3, right + 4, bottom + 3), fill=(20, 20, 20))
-    draw.text((8, 6), text, fill=(255, 255, 255))
-    return np.asarray(image)
+def play_episode(agent, env: gym.Env, seed: int, greedy: bool = True, max_steps: int = 10_000,
+                 render: bool = False) -> Episode:
+    """One episode of ``agent`` in the single env ``env`` (at most ``max_steps`` steps)."""
+    obs, _ = env.reset(seed=seed)
+    episode = Episode()
+    if render:
+        episode.frames.append(env.render())
+    for step in range(max_steps):
+        action = agent.act(obs[None], greedy=greedy, starts=np.array([step == 0]))[0]
+        episode.observations.append(obs)
+        if hasattr(agent, "options"):
+            episode.options.append(int(agent.options[0]))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        episode.total += float(reward)
+        if render:
+            episode.frames.append(env.render())
+        if terminated or truncated:
+            break
+    return episode

@@ -1,4 +1,5 @@
-"""Returns and advantages of on-policy rollouts from Gymnasium 1.x vector envs (next-step autoreset).
+"""Returns and advantages of on-policy rollouts from Gymnasium 1.x vector envs (next-step autoreset),
+and the small numerical pieces around them (explained variance, running moments, symlog).
 
 All rollout arrays are shaped (T, N): T steps, N parallel envs. For step t of a column:
 
@@ -135,13 +136,8 @@ class RewardScaler:
         return (np.where(valid, rewards, 0.0) / np.sqrt(self.var + self.eps)).astype(np.float32)
 
     def _update(self, x: np.ndarray) -> None:
-        if not len(x):
-            return
-        n, total = len(x), self.count + len(x)
-        delta = x.mean() - self.mean
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + x.var() * n + delta ** 2 * self.count * n / total) / total
-        self.count = total
+        if len(x):
+            self.mean, self.var, self.count = combine_moments(self.mean, self.var, self.count, x.mean(), x.var(), len(x))
 
     def state_dict(self) -> dict:
         return {"discounted": self.discounted.tolist(), "mean": self.mean, "var": self.var, "count": self.count}
@@ -149,3 +145,28 @@ class RewardScaler:
     def load_state_dict(self, state: dict) -> None:
         self.discounted = np.asarray(state["discounted"], dtype=np.float64)
         self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])
+
+
+def combine_moments(mean, var, count, batch_mean, batch_var, batch_count):
+    """Mean, variance and count of two samples together, from each one's (Chan et al. 1979): the
+    running statistics of observation and reward normalisation. Works on floats, NumPy arrays and
+    torch tensors alike."""
+    total = count + batch_count
+    delta = batch_mean - mean
+    new_mean = mean + delta * batch_count / total
+    new_var = (var * count + batch_var * batch_count + delta ** 2 * count * batch_count / total) / total
+    return new_mean, new_var, total
+
+
+def symlog(x):
+    """sign(x) log(1 + |x|) of a NumPy array or a torch tensor (DreamerV3's squashing)."""
+    if isinstance(x, np.ndarray):
+        return np.sign(x) * np.log1p(np.abs(x))
+    return x.sign() * x.abs().log1p()
+
+
+def symexp(x):
+    """The inverse of :func:`symlog`: sign(x) (exp(|x|) - 1)."""
+    if isinstance(x, np.ndarray):
+        return np.sign(x) * np.expm1(np.abs(x))
+    return x.sign() * x.abs().expm1()

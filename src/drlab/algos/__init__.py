@@ -1,12 +1,18 @@
 """The algorithm registry: name -> module.
 
 Each algorithm module provides:
-  ``Config``           its dataclass (extends drlab.config.RunConfig), with ``validate()``;
-  ``VARIANTS``         {name: one-line description} for ``drlab list``;
-  ``check_env(envs)``  a one-line DrlabError if the env's spaces do not fit;
-  ``make_agent(cfg, obs_space, action_space, device)`` the acting part (``act(obs, greedy)``);
-  ``make_learner(cfg, agent, obs_space, action_space, rng)`` everything else training needs;
-  ``train_loop(run, learner)`` the pipeline: env -> collect -> buffer -> loss -> optimizer -> log.
+  ``Config``                its dataclass (extends drlab.config.RunConfig), with ``validate()``;
+  ``VARIANTS``              {name: one-line description} for ``drlab list``;
+  ``check_env(cfg, envs)``  a one-line DrlabError if the env's spaces do not fit;
+  ``make_agent(cfg, obs_space, action_space, device)``  the acting part: ``act(obs, greedy, starts)``,
+                            batched, with ``obs_space``, ``rng`` and ``state_dict`` / ``load_state_dict``;
+  ``Learner(cfg, agent, rng)``  everything else training needs (networks, optimizers, buffers), with
+                            ``state_dict`` / ``load_state_dict``; ``rng`` is the run's generator;
+  ``train_loop(run, learner)``  the pipeline: act -> env step -> episode bookkeeping -> storage ->
+                            update -> log, calling the Run's services (drlab.run.runner.Run).
+``Learner.update`` has one shape per family: ``update(data, step)`` for the policy-gradient
+algorithms (data: the rollout, or REINFORCE's episode storage) and ``update(batch)`` for the
+replay-based ones (DQN, Option-Critic). Losses are pure functions returning ``(loss, metrics)``.
 """
 
 from __future__ import annotations

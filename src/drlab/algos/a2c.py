@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
+from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
-from drlab.returns import RewardScaler
 
 VARIANTS = {
     "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
@@ -20,7 +18,7 @@ VARIANTS = {
 
 
 @dataclass
-class Config(pg.RolloutConfig):
+class Config(on_policy.OnPolicyConfig):
     n_steps: int = 5
     """Steps per env in each rollout (the n of the n-step targets)."""
     gae_lambda: float = 1.0
@@ -32,7 +30,7 @@ def check_env(cfg: Config, envs) -> None:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):
-    return pg.make_policy_agent(cfg, obs_space, action_space, device)
+    return pg.make_policy_agent(cfg, obs_space, action_space, device, cfg.shared_body)
 
 
 def a2c_loss(net, batch: dict, cfg: Config, outputs=None):
@@ -52,33 +50,22 @@ def a2c_loss(net, batch: dict, cfg: Config, outputs=None):
     return loss, pg.detached(loss=loss, policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
 
-class Learner(pg.PolicyLearner):
-    def __init__(self, cfg: Config, agent, obs_space):
-        self.cfg, self.agent = cfg, agent
-        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
-        self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
-        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma) if cfg.normalize_rewards else None
-
-    def update(self, step: int) -> dict:
-        cfg, r, net, device = self.cfg, self.rollout, self.agent.net, self.agent.device
+class Learner(on_policy.OnPolicyLearner):
+    def update(self, rollout: Rollout, step: int) -> dict:
+        cfg, net, device = self.cfg, self.agent.net, self.agent.device
         # One forward pass with gradients over all T + 1 observations serves the advantages (its
         # values, detached; the last row is the bootstrap) and the loss: A2C takes a single step per
         # rollout, so the network is still the one that collected. One batch of (T + 1) * N is
         # cheaper than a batch of T * N plus a separate pass over the last N.
-        T, N = r.num_steps, r.num_envs
-        all_obs = torch.from_numpy(r.obs.reshape((T + 1) * N, *r.obs.shape[2:])).to(device)
-        logits, values = net(all_obs)
-        r.values[:] = values.detach().view(T + 1, N, -1).cpu().numpy()
-        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda, self.reward_scaler)
-        batch = r.tensors(device, obs=False, advantages=advantages, returns=returns)
+        logits, values = net(rollout.all_obs(device))
+        v = on_policy.values_of(values, rollout)
+        advantages, returns = self.advantages_and_returns(rollout, v)
+        batch = rollout.tensors(device, obs=False, advantages=advantages, returns=returns)
         lr = self.optimizer.set_progress(step)
-        loss, metrics = a2c_loss(net, batch, cfg, (logits[: T * N], values[: T * N]))
+        rows = rollout.env_steps  # the loss is over the first T rows
+        loss, metrics = a2c_loss(net, batch, cfg, (logits[:rows], values[:rows]))
         metrics["grad_norm"] = self.optimizer.step(loss)
-        return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr}
+        return {**metrics, **on_policy.rollout_diagnostics(rollout, v, advantages, returns), "lr": lr}
 
 
-def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent, obs_space)
-
-
-train_loop = pg.rollout_train_loop
+train_loop = on_policy.train_loop

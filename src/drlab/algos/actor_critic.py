@@ -1,4 +1,4 @@
-"""Shared-body Actor-Critic (seed 001, done right).
+"""Shared-body Actor-Critic (the course notebooks' version, done right).
 
 One body with two heads: policy logits and Q(s, .). Each iteration collects a short rollout from
 N envs with the current policy and stores its transitions in a replay buffer. Then:
@@ -27,29 +27,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.replay import Batch, ReplayBuffer
 from drlab.buffers.rollout import Rollout
-from drlab.config import in_unit_interval, non_negative, positive
-from drlab.errors import DrlabError
-from drlab.returns import explained_variance, gae
+from drlab.config import batch_fits_buffer, in_unit_interval, non_negative, positive
+from drlab.optim import polyak_update
+from drlab.returns import explained_variance, gae, symexp, symlog
 
 VARIANTS = {
     "default": "shared body, policy + Q heads; on-policy actor, off-policy critic from replay; symlog option",
 }
 
 
-def symlog(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.log1p(x.abs())
-
-
-def symexp(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.expm1(x.abs())
-
-
 @dataclass
 class Config(pg.RolloutConfig):
-    shared_body: bool = True
     n_steps: int = 16
     """Steps per env in each rollout (the actor's on-policy batch is n_steps * num_envs)."""
     buffer_size: int = 50_000
@@ -74,13 +66,14 @@ class Config(pg.RolloutConfig):
         super().validate()
         positive(self, "buffer_size", "batch_size", "critic_updates", "tau")
         non_negative(self, "learning_starts")
-        if self.normalize_rewards:  # its critic learns from replay, where a moving scale would mix units
-            raise DrlabError("actor-critic does not support normalize_rewards (a2c and ppo do)")
         in_unit_interval(self, "tau")
-        if not self.shared_body:
-            raise DrlabError("actor-critic uses one shared body (shared_body must be true); use a2c for separate networks")
-        if self.batch_size > self.buffer_size:
-            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+        batch_fits_buffer(self)
+
+
+# Settings that older versions of this config carried only to reject any other value (a shared body
+# is what this algorithm is; its critic learns from replay, where a moving reward scale would mix
+# units). A config.json that has them with these values still loads.
+RETIRED_SETTINGS = {"shared_body": True, "normalize_rewards": False}
 
 
 def check_env(cfg: Config, envs) -> None:
@@ -88,7 +81,8 @@ def check_env(cfg: Config, envs) -> None:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):
-    return pg.make_policy_agent(cfg, obs_space, action_space, device, value_outputs=int(action_space.n))
+    return pg.make_policy_agent(cfg, obs_space, action_space, device, shared_body=True,
+                                value_outputs=int(action_space.n))
 
 
 def q_values(head: torch.Tensor, cfg: Config) -> torch.Tensor:
@@ -137,50 +131,41 @@ def actor_loss(net, batch: dict, cfg: Config):
 
 
 class Learner(pg.PolicyLearner):
-    def __init__(self, cfg: Config, agent, obs_space, rng):
-        self.cfg, self.agent, self.rng = cfg, agent, rng
-        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
+    def __init__(self, cfg: Config, agent, rng):
+        super().__init__(cfg, agent, rng)
         self.target_net = copy.deepcopy(agent.net).requires_grad_(False) if cfg.tau < 1 else agent.net
-        self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
-        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, obs_space.dtype, agent.device)
+        self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_space.shape, agent.obs_space.dtype, agent.device)
 
-    def store(self) -> None:
+    def store(self, rollout: Rollout) -> None:
         """The rollout's real transitions into the replay buffer (obs[t + 1] is each one's next obs)."""
-        r, valid = self.rollout, self.rollout.valid
+        r, valid = rollout, rollout.valid
         self.buffer.add(r.obs[:-1][valid], r.actions[valid], r.rewards[valid], r.obs[1:][valid],
                         r.terminated[valid], np.full(int(valid.sum()), self.cfg.gamma, dtype=np.float32))
 
-    def update(self, step: int) -> dict:
+    def update(self, rollout: Rollout, step: int) -> dict:
         cfg = self.cfg
-        self.store()
+        self.store(rollout)
         if step < cfg.learning_starts or len(self.buffer) < cfg.batch_size:
             return {}
         lr = self.optimizer.set_progress(step)
         for _ in range(cfg.critic_updates):
             loss, metrics = critic_loss(self.agent.net, self.target_net, self.buffer.sample(cfg.batch_size, self.rng), cfg)
             metrics["critic_grad_norm"] = self.optimizer.step(cfg.vf_coef * loss)
-            self.update_target()
-        loss, actor_metrics = actor_loss(self.agent.net, self.actor_batch(), cfg)
+            if self.target_net is not self.agent.net:
+                polyak_update(self.target_net, self.agent.net, cfg.tau)
+        loss, actor_metrics = actor_loss(self.agent.net, self.actor_batch(rollout), cfg)
         actor_metrics["grad_norm"] = self.optimizer.step(loss)
         return {**metrics, **actor_metrics, "loss": actor_metrics["policy_loss"] + cfg.vf_coef * metrics["value_loss"],
                 "lr": lr}
 
     @torch.no_grad()
-    def actor_batch(self) -> dict:
+    def actor_batch(self, rollout: Rollout) -> dict:
         """The rollout as tensors, with GAE advantages from the critic's V(s) = sum_a pi(a|s) Q(s, a)."""
-        r, device = self.rollout, self.agent.device
-        T, N = r.num_steps, r.num_envs
-        v = state_values(self.agent.net, torch.from_numpy(r.obs.reshape((T + 1) * N, -1)).to(device), self.cfg)[2]
-        v = v.view(T + 1, N).cpu().numpy()
+        r, device = rollout, self.agent.device
+        v = on_policy.values_of(state_values(self.agent.net, r.all_obs(device), self.cfg)[2], r)
         advantages, _ = gae(r.rewards, v[:-1], v[-1], r.terminated, r.truncated, r.valid, self.cfg.gamma,
                             self.cfg.gae_lambda)
         return r.tensors(device, advantages=advantages)
-
-    @torch.no_grad()
-    def update_target(self) -> None:
-        if self.target_net is not self.agent.net:
-            for target, online in zip(self.target_net.parameters(), self.agent.net.parameters()):
-                target.lerp_(online, self.cfg.tau)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "target": self.target_net.state_dict(), "buffer": self.buffer.state_dict()}
@@ -191,8 +176,4 @@ class Learner(pg.PolicyLearner):
         self.buffer.load_state_dict(state["buffer"])
 
 
-def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent, obs_space, rng)
-
-
-train_loop = pg.rollout_train_loop
+train_loop = on_policy.train_loop

@@ -1,12 +1,13 @@
-"""DQN and its variants (seed 004): online, uniform replay, and two kinds of prioritized replay.
+"""DQN (Mnih et al. 2015) and its variants from the course notebooks: online, uniform replay, and
+two kinds of prioritized replay.
 
 Variants are settings of one algorithm:
-  replay = "online"          one update on the transitions just collected, no buffer (seed section 2)
-  replay = "uniform"         experience replay from a ring buffer (seed section 3)
-  replay = "symlog-softmax"  the seed's prioritized replay: softmax(symlog |TD|), sorted eviction (section 4)
+  replay = "online"          one update on the transitions just collected, no buffer (the notebook's first DQN)
+  replay = "uniform"         experience replay from a ring buffer, target network
+  replay = "symlog-softmax"  the notebook's prioritized replay: softmax(symlog |TD|), sorted eviction
   replay = "per"             proportional PER with a sum tree and importance weights (Schaul et al. 2016)
-plus a target network (hard or Polyak; none when target_update_interval = 0), double DQN,
-Huber or MSE loss and the seed's optional penalty on |Q(s, a)|.
+plus a target network (hard or Polyak; none when target_update_interval = 0), double DQN
+(van Hasselt et al. 2016), Huber or MSE loss and the notebook's optional penalty on |Q(s, a)|.
 """
 
 from __future__ import annotations
@@ -25,16 +26,15 @@ from torch import nn
 from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
 from drlab.buffers.replay import Batch, ReplayBuffer
-from drlab.config import RunConfig, in_unit_interval, non_negative, positive
+from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
-from drlab.errors import DrlabError
-from drlab.nets import adam, clip_grad_norm, mlp
-from drlab.policies import NatureCNN, orthogonal_init
+from drlab.nets import NatureCNN, mlp, obs_tensor, orthogonal_init
+from drlab.optim import adam, crossings, gradient_step, linear_schedule, polyak_update
 
 VARIANTS = {
-    "online": "one gradient step on each new transition, no replay (seed 004 section 2)",
-    "uniform": "uniform experience replay + target network (seed 004 section 3)",
-    "symlog-softmax": "the seed's prioritized replay: softmax(symlog|TD|), sorted eviction (seed 004 section 4)",
+    "online": "one gradient step on each new transition, no replay (the DQN notebook's first agent)",
+    "uniform": "uniform experience replay + target network",
+    "symlog-softmax": "the DQN notebook's prioritized replay: softmax(symlog|TD|), sorted eviction",
     "per": "proportional prioritized replay, sum tree, importance weights (Schaul et al. 2016)",
 }
 
@@ -70,7 +70,7 @@ class Config(RunConfig):
     loss: Literal["huber", "mse"] = "huber"
     """TD loss."""
     q_penalty: float = 0.0
-    """Weight of the seed's penalty on |Q(s, a)|."""
+    """Weight of the DQN notebook's penalty on |Q(s, a)|."""
     max_grad_norm: float = 10.0
     """Gradient-norm clip (0 disables clipping; the norm is logged either way)."""
     eps_start: float = 1.0
@@ -95,10 +95,9 @@ class Config(RunConfig):
         positive(self, "lr", "batch_size", "buffer_size", "train_freq", "gradient_steps", "tau", "sort_interval", "n_step")
         non_negative(self, "learning_starts", "target_update_interval", "q_penalty", "max_grad_norm", "per_alpha", "per_eps")
         in_unit_interval(self, "gamma", "tau", "eps_start", "eps_end", "exploration_fraction", "per_beta")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
-        if self.replay != "online" and self.batch_size > self.buffer_size:
-            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+        hidden_sizes(self)
+        if self.replay != "online":
+            batch_fits_buffer(self)
 
 
 def check_env(cfg: Config, envs) -> None:
@@ -109,15 +108,14 @@ def check_env(cfg: Config, envs) -> None:
 class QAgent:
     """Acts from a Q network: greedy (argmax) or epsilon-greedy, batched over envs."""
 
-    def __init__(self, q_net: nn.Module, num_actions: int, device: torch.device, epsilon: float, seed: int):
-        self.q_net, self.num_actions, self.device = q_net, num_actions, device
+    def __init__(self, q_net: nn.Module, obs_space, num_actions: int, device: torch.device, epsilon: float, seed: int):
+        self.q_net, self.obs_space, self.num_actions, self.device = q_net, obs_space, num_actions, device
         self.epsilon = epsilon  # for act(greedy=False)
         self.rng = np.random.default_rng(seed)
 
     @torch.inference_mode()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
-        dtype = torch.uint8 if obs.dtype == np.uint8 else torch.float32  # frames: the CNN scales them
-        return self.q_net(torch.as_tensor(obs, dtype=dtype, device=self.device))
+        return self.q_net(obs_tensor(obs, self.device))
 
     def act(self, obs: np.ndarray, greedy: bool = True, epsilon: float | None = None, rng=None,
             starts: np.ndarray | None = None) -> np.ndarray:
@@ -147,7 +145,7 @@ def make_agent(cfg: Config, obs_space, action_space, device: torch.device) -> QA
     else:
         q_net = mlp(int(np.prod(obs_space.shape)), tuple(cfg.hidden), int(action_space.n))
     q_net = q_net.to(device)
-    return QAgent(q_net, int(action_space.n), device, cfg.eps_end, cfg.seed)
+    return QAgent(q_net, obs_space, int(action_space.n), device, cfg.eps_end, cfg.seed)
 
 
 # ---- the loss ---------------------------------------------------------------------------------
@@ -185,16 +183,16 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config)
 # ---- the learner: networks, optimizer, buffer --------------------------------------------------
 
 class Learner:
-    def __init__(self, cfg: Config, agent: QAgent, obs_space, rng: np.random.Generator):
-        self.cfg, self.agent, self.rng = cfg, agent, rng
+    def __init__(self, cfg: Config, agent: QAgent, rng: np.random.Generator):
+        self.cfg, self.agent, self.rng = cfg, agent, rng  # rng: exploration and replay sampling
         self.q_net = agent.q_net
-        # Without a target network (the seed's online DQN) targets come from the online net itself.
+        # Without a target network (the notebook's online DQN) targets come from the online net itself.
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False) if cfg.target_update_interval else self.q_net
         self.params = list(self.q_net.parameters())
         self.optimizer = adam(self.params, cfg.lr)
         # Online: room for what one vector step can emit (an episode end flushes up to n_step).
         capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
-        args = (capacity, obs_space.shape, obs_space.dtype, agent.device)  # frames stay uint8
+        args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)  # frames stay uint8
         if cfg.replay == "per":
             self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps)
         elif cfg.replay == "symlog-softmax":
@@ -204,19 +202,13 @@ class Learner:
 
     def update(self, batch: Batch) -> dict:
         loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        metrics["grad_norm"] = clip_grad_norm(self.params, self.cfg.max_grad_norm)
-        self.optimizer.step()
+        metrics["grad_norm"] = gradient_step(self.optimizer, self.params, loss, self.cfg.max_grad_norm)
         self.buffer.update_priorities(batch.indices, td.detach().cpu().numpy())
         return metrics
 
-    @torch.no_grad()
     def update_target(self) -> None:
-        if self.target_net is self.q_net:
-            return
-        for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
-            target.lerp_(online, self.cfg.tau)
+        if self.target_net is not self.q_net:
+            polyak_update(self.target_net, self.q_net, self.cfg.tau)
 
     def state_dict(self) -> dict:
         return {"agent": self.agent.state_dict(), "target": self.target_net.state_dict(),
@@ -229,30 +221,16 @@ class Learner:
         self.buffer.load_state_dict(state["buffer"])
 
 
-def make_learner(cfg: Config, agent: QAgent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent, obs_space, rng)
-
-
-def epsilon_at(cfg: Config, step: int) -> float:
-    decay_steps = max(1, int(cfg.exploration_fraction * cfg.total_steps))
-    return cfg.eps_end + (cfg.eps_start - cfg.eps_end) * max(0.0, 1.0 - step / decay_steps)
-
-
-def crossings(before: int, after: int, interval: int) -> int:
-    """How many multiples of ``interval`` lie in (before, after]."""
-    return after // interval - before // interval
-
-
 # ---- the training loop ------------------------------------------------------------------------
 
 def train_loop(run, learner: Learner) -> None:
-    cfg, buffer, rng = run.cfg, learner.buffer, run.rng
+    cfg, buffer, rng = run.cfg, learner.buffer, learner.rng
     obs = run.reset_envs()
     window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, obs.shape[1:], obs.dtype)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     clock, seconds = time.perf_counter, run.seconds
     while run.running():
-        epsilon = epsilon_at(cfg, run.step)
+        epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step, int(cfg.exploration_fraction * cfg.total_steps))
         start = clock()
         actions = learner.agent.act(obs, greedy=False, epsilon=epsilon, rng=rng)
         acted = clock()

@@ -1,4 +1,4 @@
-"""Option-Critic (Bacon, Harb and Precup, AAAI 2017), seed 000 done right.
+"""Option-Critic (Bacon, Harb and Precup, AAAI 2017), the course notebooks' version done right.
 
 One body, three heads: option values Q_Omega(s, w), intra-option policies pi_w(a|s) (softmax of
 logits / temperature) and terminations beta_w(s) (sigmoid). Each env keeps an active option; at
@@ -28,13 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from drlab.algos.dqn import epsilon_at  # the same linear epsilon schedule (same config fields)
 from drlab.buffers.replay import Batch, ReplayBuffer
-from drlab.config import RunConfig, in_unit_interval, non_negative, positive
+from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations
-from drlab.errors import DrlabError
-from drlab.nets import adam, clip_grad_norm, mlp
-from drlab.policies import ACTIVATIONS
+from drlab.nets import ACTIVATIONS, mlp_body
+from drlab.optim import adam, crossings, gradient_step, linear_schedule
+from drlab.policies import sample_categorical
 
 VARIANTS = {
     "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
@@ -93,10 +92,8 @@ class Config(RunConfig):
                  "buffer_size", "batch_size", "update_interval", "critic_updates", "target_update_interval")
         non_negative(self, "xi", "ent_coef", "learning_starts", "max_grad_norm")
         in_unit_interval(self, "gamma", "eps_start", "eps_end", "exploration_fraction")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
-        if self.batch_size > self.buffer_size:
-            raise DrlabError(f"batch_size ({self.batch_size}) cannot be larger than buffer_size ({self.buffer_size})")
+        hidden_sizes(self)
+        batch_fits_buffer(self)
 
 
 def check_env(cfg: Config, envs) -> None:
@@ -112,7 +109,7 @@ class OptionCriticNet(nn.Module):
         super().__init__()
         act = ACTIVATIONS[activation]
         self.num_options, self.num_actions, self.temperature = num_options, num_actions, temperature
-        self.body = mlp(obs_dim, hidden[:-1], hidden[-1], act).append(act())
+        self.body = mlp_body(obs_dim, hidden, act)
         self.q_head = nn.Linear(hidden[-1], num_options)
         self.beta_head = nn.Linear(hidden[-1], num_options)
         self.pi_head = nn.Linear(hidden[-1], num_options * num_actions)
@@ -132,8 +129,8 @@ class OptionAgent:
     Q_Omega, terminations sampled and actions sampled.
     """
 
-    def __init__(self, net: OptionCriticNet, cfg: Config, device: torch.device, rng: np.random.Generator):
-        self.net, self.cfg, self.device = net, cfg, device
+    def __init__(self, net: OptionCriticNet, cfg: Config, obs_space, device: torch.device, rng: np.random.Generator):
+        self.net, self.cfg, self.obs_space, self.device = net, cfg, obs_space, device
         self.rng = rng
         self.options = np.zeros(0, dtype=np.int64)  # sized on first use
         self.epsilon = cfg.eps_end
@@ -153,16 +150,13 @@ class OptionAgent:
         if choose.any():
             self.options[choose] = self.choose_options(q[choose], greedy)
         option_logits = logits[np.arange(n), self.options]
-        if greedy:
-            return option_logits.argmax(axis=1)
-        return (option_logits - np.log(-np.log(self.rng.random(option_logits.shape)))).argmax(axis=1)
+        return option_logits.argmax(axis=1) if greedy else sample_categorical(option_logits, self.rng)
 
     def choose_options(self, q: np.ndarray, greedy: bool) -> np.ndarray:
         if greedy:
             return q.argmax(axis=1)
         if self.cfg.option_choice == "softmax":
-            scaled = q / self.cfg.option_temperature
-            return (scaled - np.log(-np.log(self.rng.random(q.shape)))).argmax(axis=1)
+            return sample_categorical(q / self.cfg.option_temperature, self.rng)
         options = q.argmax(axis=1)
         explore = self.rng.random(len(q)) < self.epsilon
         options[explore] = self.rng.integers(0, q.shape[1], int(explore.sum()))
@@ -178,7 +172,7 @@ class OptionAgent:
 def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:
     net = OptionCriticNet(int(np.prod(obs_space.shape)), int(action_space.n), cfg.num_options, tuple(cfg.hidden),
                           cfg.activation, cfg.temperature).to(device)
-    return OptionAgent(net, cfg, device, np.random.default_rng(cfg.seed))
+    return OptionAgent(net, cfg, obs_space, device, np.random.default_rng(cfg.seed))
 
 
 # ---- the losses -------------------------------------------------------------------------------
@@ -190,7 +184,7 @@ def utility_upon_arrival(q_next: torch.Tensor, beta_next: torch.Tensor, options:
     return (1 - beta_w) * q_w + beta_w * q_next.max(1).values
 
 
-def critic_loss(net, target_net, batch: Batch, cfg: Config):
+def critic_loss(net, target_net, batch: Batch):
     """TD loss of Q_Omega(s, w) on a replay batch (batch.actions holds the options). Returns (loss, metrics)."""
     q = net(batch.obs)[0].gather(1, batch.actions[:, None]).squeeze(1)
     with torch.no_grad():
@@ -227,34 +221,29 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
 # ---- the learner ------------------------------------------------------------------------------
 
 class Learner:
-    def __init__(self, cfg: Config, agent: OptionAgent, obs_space, rng):
+    def __init__(self, cfg: Config, agent: OptionAgent, rng):
         self.cfg, self.agent, self.rng = cfg, agent, rng
         self.net = agent.net
         # Training acts through an agent of its own: evaluations during training use the run's agent,
         # and each keeps its own active options. Its randomness is the run's (saved in checkpoints).
-        self.behaviour = OptionAgent(self.net, cfg, agent.device, rng)
+        self.behaviour = OptionAgent(self.net, cfg, agent.obs_space, agent.device, rng)
         self.target_net = copy.deepcopy(self.net).requires_grad_(False)
         self.params = list(self.net.parameters())
         # Two optimizers, each with its own learning rate, each stepping on its own loss's gradient.
         self.critic_opt = adam(self.params, cfg.critic_lr)
         self.actor_opt = adam(self.params, cfg.actor_lr)
         # The critic's "action" is the option: Q_Omega(s, w) is learned from (s, w, r, s').
-        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, np.float32, agent.device)
-
-    def _step(self, optimizer, loss) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = clip_grad_norm(self.params, self.cfg.max_grad_norm)
-        optimizer.step()
-        return norm
+        self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_space.shape, np.float32, agent.device)
 
     def update(self, recent: dict) -> dict:
+        """Critic steps on replay batches, then one actor step on ``recent``, the on-policy
+        transitions since the last update."""
         metrics = {}
         for _ in range(self.cfg.critic_updates):
-            loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng), self.cfg)
-            metrics["critic_grad_norm"] = self._step(self.critic_opt, loss)
+            loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng))
+            metrics["critic_grad_norm"] = gradient_step(self.critic_opt, self.params, loss, self.cfg.max_grad_norm)
         loss, actor_metrics = actor_loss(self.net, self.target_net, recent, self.cfg)
-        actor_metrics["actor_grad_norm"] = self._step(self.actor_opt, loss)
+        actor_metrics["actor_grad_norm"] = gradient_step(self.actor_opt, self.params, loss, self.cfg.max_grad_norm)
         return {**metrics, **actor_metrics}
 
     def sync_target(self) -> None:
@@ -271,10 +260,6 @@ class Learner:
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.buffer.load_state_dict(state["buffer"])
-
-
-def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent, obs_space, rng)
 
 
 class OptionStats:
@@ -315,7 +300,8 @@ def train_loop(run, learner: Learner) -> None:
     stats = OptionStats(cfg.num_envs, cfg.num_options)
     recent: list[tuple] = []
     while run.running():
-        agent.epsilon = epsilon_at(cfg, run.step)
+        agent.epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step,
+                                        int(cfg.exploration_fraction * cfg.total_steps))
         actions = agent.act(obs, greedy=False, starts=starts)
         options = agent.options.copy()
 
@@ -336,7 +322,7 @@ def train_loop(run, learner: Learner) -> None:
                 metrics = learner.update(recent_batch(recent, agent.device))
                 metrics.update(stats.metrics(), epsilon=agent.epsilon)
             recent = []
-        if after // cfg.target_update_interval > before // cfg.target_update_interval:
+        if crossings(before, after, cfg.target_update_interval):
             learner.sync_target()
 
         obs, starts, prev_done = next_obs, prev_done, done  # next obs is a reset obs iff this step was an autoreset

@@ -1,25 +1,22 @@
-"""What the policy-gradient algorithms share: config fields, the agent, the optimizer and its
-learning-rate schedule, masked means and the policy terms of the loss.
+"""What the policy-gradient family (REINFORCE, Actor-Critic, A2C, PPO) shares: config fields, the
+agent, the learner's optimizer and checkpointing, masked means and the policy terms of the losses.
 
-REINFORCE, Actor-Critic, A2C and PPO each add their own fields, loss and loop on top.
+Each algorithm adds its own fields, loss and update; A2C, PPO and Actor-Critic share the rollout
+loop of :mod:`drlab.algos.on_policy`, REINFORCE has its own.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from drlab.config import RunConfig, in_unit_interval, non_negative, positive
+from drlab.config import RunConfig, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations
-from drlab.errors import DrlabError
-from drlab.nets import clip_grad_norm
+from drlab.optim import Optimizer
 from drlab.policies import ActorCritic, PolicyAgent
-from drlab.returns import explained_variance
 
 
 @dataclass
@@ -28,8 +25,6 @@ class PGConfig(RunConfig):
     """Hidden layer sizes (of each network, or of the shared body)."""
     activation: Literal["tanh", "relu"] = "tanh"
     """Hidden-layer activation."""
-    shared_body: bool = False
-    """One body with policy and value heads (True) or separate actor and critic networks."""
     ortho_init: bool = True
     """Orthogonal initialisation (gain sqrt 2; 0.01 on the policy output, 1 on the value output)."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
@@ -60,8 +55,7 @@ class PGConfig(RunConfig):
         positive(self, "lr", "optim_eps")
         non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
         in_unit_interval(self, "gamma", "rmsprop_alpha")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise DrlabError(f"hidden sizes must be >= 1 (got {self.hidden})")
+        hidden_sizes(self)
 
 
 @dataclass
@@ -75,8 +69,6 @@ class RolloutConfig(PGConfig):
     """GAE lambda (1: n-step advantages, bootstrapped at the end of the rollout)."""
     normalize_advantages: bool = False
     """Normalise advantages (over the rollout; per minibatch in PPO)."""
-    normalize_rewards: bool = False
-    """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
 
     def validate(self) -> None:
         super().validate()
@@ -90,56 +82,24 @@ def check_env(algo: str, cfg: PGConfig, envs, images: bool = False) -> None:
     check_vector_observations(algo, cfg.env_id, envs, images)
 
 
-def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, value_outputs: int = 1) -> PolicyAgent:
+def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
+                      value_outputs: int = 1) -> PolicyAgent:
     net = ActorCritic(obs_space.shape, int(action_space.n), tuple(cfg.hidden), cfg.activation,
-                      cfg.shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16).to(device)
-    return PolicyAgent(net, device, cfg.seed)
-
-
-def remaining(step: int, total: int) -> float:
-    """The fraction of training still to go: the factor of a linear decay to 0."""
-    return max(0.0, 1.0 - step / total)
-
-
-class Optimizer:
-    """The optimizer, its learning-rate schedule and the clipped step, written once."""
-
-    def __init__(self, cfg: PGConfig, params):
-        self.cfg, self.params = cfg, list(params)
-        if cfg.optimizer == "rmsprop":
-            self.opt = torch.optim.RMSprop(self.params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=cfg.optim_eps)
-        else:
-            self.opt = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.optim_eps, fused=True)
-
-    def set_progress(self, step: int) -> float:
-        """Set the learning rate for ``step`` of total_steps; returns it."""
-        lr = self.cfg.lr * (remaining(step, self.cfg.total_steps) if self.cfg.lr_schedule == "linear" else 1.0)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def step(self, loss: torch.Tensor) -> torch.Tensor:
-        """One gradient step on ``loss``; returns the gradient norm before clipping."""
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_grad_norm(self.params, self.cfg.max_grad_norm)
-        self.opt.step()
-        return grad_norm
-
-    def state_dict(self) -> dict:
-        return self.opt.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.opt.load_state_dict(state)
+                      shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16).to(device)
+    return PolicyAgent(net, obs_space, device, cfg.seed)
 
 
 class PolicyLearner:
-    """Checkpointing of what every policy-gradient learner has: the agent's network and the optimizer."""
+    """What every policy-gradient learner has: the agent, the run's random generator, the optimizer
+    of the agent's network (with the config's schedule and clipping), and checkpointing of those.
+    Subclasses add their ``update(data, step) -> metrics``."""
 
-    agent: PolicyAgent
-    optimizer: Optimizer
+    reward_scaler = None  # returns.RewardScaler where rewards are normalised
 
-    reward_scaler = None
+    def __init__(self, cfg: PGConfig, agent: PolicyAgent, rng):
+        self.cfg, self.agent, self.rng = cfg, agent, rng
+        self.optimizer = Optimizer(agent.net.parameters(), cfg.optimizer, cfg.lr, cfg.optim_eps, cfg.rmsprop_alpha,
+                                   cfg.max_grad_norm, cfg.total_steps if cfg.lr_schedule == "linear" else None)
 
     def state_dict(self) -> dict:
         state = {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -154,30 +114,6 @@ class PolicyLearner:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
 
 
-def rollout_train_loop(run, learner) -> None:
-    """A2C and PPO: collect a rollout from the envs, update on it, log; until the run is over."""
-    obs = run.reset_envs()
-    while run.running():
-        rollout = learner.rollout
-        obs = rollout.collect(run, learner.agent, obs)
-        start = time.perf_counter()
-        metrics = learner.update(run.step)
-        run.seconds["learn"] += time.perf_counter() - start
-        # After the update: collection, log-probabilities and the update all saw the same statistics.
-        learner.agent.net.observe(rollout.obs[:-1][rollout.valid])
-        run.end_step(rollout.steps, metrics)
-
-
-def rollout_diagnostics(r, advantages: np.ndarray, returns: np.ndarray) -> dict:
-    """Value predictions vs targets and advantage statistics over the rollout's real transitions."""
-    valid = r.valid
-    if not valid.any():
-        return {}
-    predictions, targets, adv = r.values[:-1, :, 0][valid], returns[valid], advantages[valid]
-    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
-            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
-
-
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:
     """Loss terms as metrics: cut from the graph, converted to floats only when logged."""
     return {name: value.detach() for name, value in metrics.items()}
@@ -187,11 +123,8 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def policy_terms(logits: torch.Tensor, actions: torch.Tensor):
-    """(log pi(a|s) of the taken actions, entropy of pi(.|s)) per sample."""
-    log_pi = F.log_softmax(logits, dim=-1)
-    entropy = -(log_pi.exp() * log_pi).sum(-1)
-    return log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
+def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return masked_mean((x - masked_mean(x, mask)) ** 2, mask).sqrt()
 
 
 def masked_normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -199,5 +132,8 @@ def masked_normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x - masked_mean(x, mask)) / (masked_std(x, mask) + 1e-8)
 
 
-def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return masked_mean((x - masked_mean(x, mask)) ** 2, mask).sqrt()
+def policy_terms(logits: torch.Tensor, actions: torch.Tensor):
+    """(log pi(a|s) of the taken actions, entropy of pi(.|s)) per sample."""
+    log_pi = F.log_softmax(logits, dim=-1)
+    entropy = -(log_pi.exp() * log_pi).sum(-1)
+    return log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy

@@ -8,11 +8,12 @@ from typing import Literal
 
 import torch
 
+from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
-from drlab.returns import RewardScaler
 from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
+from drlab.optim import remaining
 
 VARIANTS = {
     "default": "clipped objective, GAE, minibatch epochs, optional value clipping and annealing",
@@ -20,7 +21,7 @@ VARIANTS = {
 
 
 @dataclass
-class Config(pg.RolloutConfig):
+class Config(on_policy.OnPolicyConfig):
     n_steps: int = 128
     """Steps per env in each rollout."""
     batch_size: int = 256
@@ -53,7 +54,7 @@ def check_env(cfg: Config, envs) -> None:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):
-    return pg.make_policy_agent(cfg, obs_space, action_space, device)
+    return pg.make_policy_agent(cfg, obs_space, action_space, device, cfg.shared_body)
 
 
 def ppo_loss(net, mb: dict, cfg: Config, clip: float):
@@ -83,34 +84,35 @@ def ppo_loss(net, mb: dict, cfg: Config, clip: float):
                              approx_kl=approx_kl, clip_fraction=clip_fraction)
 
 
-class Learner(pg.PolicyLearner):
-    def __init__(self, cfg: Config, agent, obs_space, rng):
-        self.cfg, self.agent, self.rng = cfg, agent, rng
-        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
-        self.rollout = Rollout(cfg.n_steps, cfg.num_envs, obs_space.shape, obs_space.dtype)
-        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma) if cfg.normalize_rewards else None
+class Learner(on_policy.OnPolicyLearner):
+    @torch.no_grad()
+    def rollout_outputs(self, rollout: Rollout):
+        """Log-probabilities of the taken actions (T, N) and V of all T + 1 rows (T + 1, N), under
+        the network that collected the rollout, in one batched pass (before any update on it)."""
+        logits, values = self.agent.net(rollout.all_obs(self.agent.device))
+        log_pi = torch.log_softmax(logits[: rollout.env_steps], dim=-1)
+        taken = torch.from_numpy(rollout.actions.reshape(-1)).to(self.agent.device)
+        log_probs = log_pi.gather(1, taken[:, None]).view(rollout.length, rollout.num_envs).cpu().numpy()
+        return log_probs, on_policy.values_of(values, rollout)
 
-    def update(self, step: int) -> dict:
-        cfg, r = self.cfg, self.rollout
-        r.evaluate(self.agent.net, self.agent.device)
-        advantages, returns = r.advantages_and_returns(cfg.gamma, cfg.gae_lambda, self.reward_scaler)
-        data = r.tensors(self.agent.device, advantages=advantages, returns=returns, values=r.values[:-1, :, 0])
+    def update(self, rollout: Rollout, step: int) -> dict:
+        cfg, device = self.cfg, self.agent.device
+        log_probs, values = self.rollout_outputs(rollout)
+        advantages, returns = self.advantages_and_returns(rollout, values)
+        data = rollout.tensors(device, log_probs=log_probs, advantages=advantages, returns=returns, values=values[:-1])
         lr = self.optimizer.set_progress(step)
-        clip = cfg.clip_range * (pg.remaining(step, cfg.total_steps) if cfg.clip_schedule == "linear" else 1.0)
-        size = r.steps
+        clip = cfg.clip_range * (remaining(step, cfg.total_steps) if cfg.clip_schedule == "linear" else 1.0)
+        size = rollout.env_steps
         for _ in range(cfg.n_epochs):
-            order = torch.from_numpy(self.rng.permutation(size)).to(self.agent.device)
+            order = torch.from_numpy(self.rng.permutation(size)).to(device)
             for start in range(0, size, cfg.batch_size):
                 index = order[start:start + cfg.batch_size]
                 loss, metrics = ppo_loss(self.agent.net, {k: v[index] for k, v in data.items()}, cfg, clip)
                 metrics["grad_norm"] = self.optimizer.step(loss)
             if cfg.target_kl and metrics["approx_kl"] > cfg.target_kl:
                 break
-        return {**metrics, **pg.rollout_diagnostics(r, advantages, returns), "lr": lr, "clip_range": clip}
+        return {**metrics, **on_policy.rollout_diagnostics(rollout, values, advantages, returns), "lr": lr,
+                "clip_range": clip}
 
 
-def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent, obs_space, rng)
-
-
-train_loop = pg.rollout_train_loop
+train_loop = on_policy.train_loop

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from drlab.algos import policy_gradient as pg
+from drlab.buffers.episodes import EpisodeStorage
 from drlab.config import positive
 from drlab.returns import complete_mask, discounted_returns, explained_variance
 
@@ -29,6 +30,8 @@ VARIANTS = {
 @dataclass
 class Config(pg.PGConfig):
     num_envs: int = 8
+    shared_body: bool = False
+    """One body with policy and value heads (True) or separate actor and critic networks."""
     episodes_per_update: int = 8
     """Finished episodes that trigger an update."""
     baseline: Literal["none", "mean", "learned"] = "none"
@@ -46,7 +49,7 @@ def check_env(cfg: Config, envs) -> None:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):
-    return pg.make_policy_agent(cfg, obs_space, action_space, device)
+    return pg.make_policy_agent(cfg, obs_space, action_space, device, cfg.shared_body)
 
 
 def reinforce_loss(net, batch: dict, cfg: Config):
@@ -74,47 +77,15 @@ def reinforce_loss(net, batch: dict, cfg: Config):
                              advantage_mean=pg.masked_mean(advantages, mask), advantage_std=pg.masked_std(advantages, mask))
 
 
-class EpisodeStorage:
-    """Rows of one vector step each, kept until every step in them belongs to a finished episode.
-
-    ``trained`` marks steps already used by an update (their episode ended before it); a step is
-    used when its episode has ended and it has not been trained yet.
-    """
-
-    COLUMNS = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
-
-    def __init__(self):
-        self.rows: dict[str, list[np.ndarray]] = {name: [] for name in self.COLUMNS}
-        self.rows["trained"] = []
-
-    def append(self, **step: np.ndarray) -> None:
-        for name in self.COLUMNS:  # copies: a vector env may hand out the same array every step
-            self.rows[name].append(np.array(step[name]))
-        self.rows["trained"].append(np.zeros_like(step["valid"]))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.stack(rows) for name, rows in self.rows.items()}
-
-    def drop_trained(self, trained: np.ndarray, valid: np.ndarray) -> None:
-        """Record what the update used and forget the leading rows that hold nothing else to train."""
-        finished = (trained | ~valid).all(axis=1)
-        keep = len(finished) if finished.all() else int(np.argmin(finished))
-        self.rows = {name: rows[keep:] for name, rows in self.rows.items()}
-        self.rows["trained"] = list(trained[keep:])
-
-
 class Learner(pg.PolicyLearner):
-    def __init__(self, cfg: Config, agent):
-        self.cfg, self.agent = cfg, agent
-        self.optimizer = pg.Optimizer(cfg, agent.net.parameters())
-        self.storage = EpisodeStorage()
-
-    def update(self, step: int, next_obs: np.ndarray) -> dict:
+    def update(self, storage: EpisodeStorage, step: int) -> dict:
+        """Train on every stored step whose episode has ended (``storage.next_obs``: the observation
+        after the last stored step, whose value completes a truncated episode's return)."""
         cfg, device = self.cfg, self.agent.device
-        data = self.storage.arrays()
+        data = storage.arrays()
         use = complete_mask(data["terminated"], data["truncated"], data["valid"]) & ~data["trained"]
         T, N = use.shape
-        obs = torch.from_numpy(np.concatenate([data["obs"], next_obs[None]]).reshape((T + 1) * N, -1)).to(device)
+        obs = torch.from_numpy(np.concatenate([data["obs"], storage.next_obs[None]]).reshape((T + 1) * N, -1)).to(device)
         values_all = None
         if cfg.baseline == "learned":  # a truncated episode's return is completed by V(last obs)
             with torch.no_grad():
@@ -128,7 +99,7 @@ class Learner(pg.PolicyLearner):
         lr = self.optimizer.set_progress(step)
         loss, metrics = reinforce_loss(self.agent.net, batch, cfg)
         metrics["grad_norm"] = self.optimizer.step(loss)
-        self.storage.drop_trained(data["trained"] | use, data["valid"])
+        storage.drop_trained(data["trained"] | use, data["valid"])
         self.agent.net.observe(data["obs"][use])
         metrics.update(lr=lr, target_mean=returns[use].mean())
         if values_all is not None:
@@ -137,28 +108,25 @@ class Learner(pg.PolicyLearner):
         return metrics
 
 
-def make_learner(cfg: Config, agent, obs_space, action_space, rng) -> Learner:
-    return Learner(cfg, agent)
-
-
 def train_loop(run, learner: Learner) -> None:
-    cfg, storage = run.cfg, learner.storage
+    cfg, agent = run.cfg, learner.agent
+    storage = EpisodeStorage()
     obs = run.reset_envs()
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     finished = 0  # episodes ended since the last update
     while run.running():
-        actions = learner.agent.act(obs, greedy=False)
+        actions = agent.act(obs, greedy=False)
         next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)
         storage.append(obs=obs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated,
-                       valid=valid)
+                       valid=valid, next_obs=next_obs)
         finished += int((done & valid).sum())
 
         metrics = {}
         if finished >= cfg.episodes_per_update:
-            metrics = learner.update(run.step + cfg.num_envs, next_obs)
+            metrics = learner.update(storage, run.step + cfg.num_envs)
             finished = 0
         obs, prev_done = next_obs, done
         run.end_step(cfg.num_envs, metrics)

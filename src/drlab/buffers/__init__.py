@@ -1,1 +1,2 @@
-"""Replay buffers (uniform ring, sum-tree PER, the seed's symlog-softmax) and rollout storage."""
+"""Storage: replay (uniform ring, sum-tree PER, the course notebooks' symlog-softmax), n-step windows,
+on-policy rollouts and REINFORCE's episode storage. Storage never steps an env."""

@@ -23,7 +23,7 @@ def truncate_metrics(path: Path, last_step: int) -> None:
                 kept.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a line cut short by a crash
-    from drlab.checkpoint import atomic_write_bytes
+    from drlab.run.checkpoint import atomic_write_bytes
 
     data = "".join(line + "\n" for line in kept).encode()
     atomic_write_bytes(path, lambda f: f.write(data))

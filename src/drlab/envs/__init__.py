@@ -1,9 +1,7 @@
-"""Environment factory and the bookkeeping that Gymnasium 1.x next-step autoreset needs.
+"""Making environments: one factory for vector envs (training, evaluation) and single envs (video),
+with the optional pixel envs (Atari, VizDoom) and the space checks the algorithms need.
 
-Gymnasium's vector envs reset an env on the step *after* it reported terminated or truncated:
-that step returns the reset observation, reward 0 and ignores the action. It is not a
-transition. Every training loop in drlab keeps ``prev_done`` and treats ``valid = ~prev_done``
-as the mask of real transitions; :class:`EpisodeStats` does the same for episode returns.
+Every vector env uses Gymnasium 1.x next-step autoreset; see :mod:`drlab.envs.autoreset`.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ import importlib
 import gymnasium as gym
 import numpy as np
 
-from drlab import pixel_envs
+from drlab.envs.atari import is_atari, make_atari_env, make_atari_vec_env
+from drlab.envs.vizdoom import is_vizdoom, make_vizdoom_env, make_vizdoom_vec_env
 from drlab.errors import DrlabError
 
 # Env-id prefixes that need an optional extra, and the command that installs it.
@@ -61,10 +60,10 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     """One (non-vector) env for video: pixel envs at their native resolution, preprocessed as in training."""
     spec = env_spec(env_id)
     try:
-        if pixel_envs.is_atari(spec):
-            return pixel_envs.make_atari_env(spec, render_mode)
-        if pixel_envs.is_vizdoom(spec):
-            return pixel_envs.make_vizdoom_env(spec, render_mode, native=True)
+        if is_atari(spec):
+            return make_atari_env(spec, render_mode)
+        if is_vizdoom(spec):
+            return make_vizdoom_env(spec, render_mode, native=True)
         return gym.make(env_id, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
@@ -76,7 +75,7 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     Uses the env's native vectorized implementation where there is one (CartPole; Atari on
     ale-py's C++ vector env), else a SyncVectorEnv (for small envs, subprocesses cost more than
     they save on two cores; VizDoom runs in subprocesses). ``training`` adds the training-only
-    signals of Atari (life loss, clipped rewards; see drlab.pixel_envs); evaluation leaves it off.
+    signals of Atari (life loss, clipped rewards; see drlab.envs.atari); evaluation leaves it off.
     If ``seed`` is given the envs are reset with it (env i gets seed + i) and the action space
     is seeded too.
     """
@@ -85,10 +84,10 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     spec = env_spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     try:
-        if pixel_envs.is_atari(spec):
-            envs = pixel_envs.make_atari_vec_env(spec, num_envs, training)
-        elif pixel_envs.is_vizdoom(spec):
-            envs = pixel_envs.make_vizdoom_vec_env(spec, num_envs)
+        if is_atari(spec):
+            envs = make_atari_vec_env(spec, num_envs, training)
+        elif is_vizdoom(spec):
+            envs = make_vizdoom_vec_env(spec, num_envs)
         else:
             envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
     except gym.error.DependencyNotInstalled as err:
@@ -98,40 +97,6 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
         envs.reset(seed=seed)
         envs.action_space.seed(seed)
     return envs
-
-
-def game_signals(rewards, dones, valid, info) -> tuple:
-    """(rewards, episode ends, real steps) of the *game*, for the episode bookkeeping: what the env
-    reports for training, unless it also reports the full game (Atari: life loss and reward
-    clipping are training-only; see drlab.pixel_envs)."""
-    if isinstance(info, dict) and "raw_reward" in info:
-        return info["raw_reward"], info["game_over"], info["game_step"]
-    return rewards, dones, valid
-
-
-class EpisodeStats:
-    """Raw (unclipped) return and length of the episode running in each of N envs.
-
-    ``update`` takes one vector step and returns the returns and lengths of the episodes that
-    ended on it. The autoreset step (``valid`` False) adds nothing.
-    """
-
-    def __init__(self, num_envs: int):
-        self.returns = np.zeros(num_envs, dtype=np.float64)
-        self.lengths = np.zeros(num_envs, dtype=np.int64)
-
-    def update(self, rewards, dones, valid) -> tuple[np.ndarray, np.ndarray]:
-        self.returns += np.where(valid, rewards, 0.0)
-        self.lengths += valid
-        ended = dones & valid
-        finished = self.returns[ended].copy(), self.lengths[ended].copy()
-        self.returns[ended] = 0.0
-        self.lengths[ended] = 0
-        return finished
-
-    def reset(self) -> None:
-        self.returns[:] = 0.0
-        self.lengths[:] = 0
 
 
 def check_discrete_actions(algo: str, env_id: str, envs: gym.vector.VectorEnv) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from drlab.errors import DrlabError
-from drlab.logger import read_metrics
+from drlab.run.logger import read_metrics
 
 
 def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +19,7 @@ def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_label(run_dir: Path) -> str:
-    from drlab.runner import load_run_config
+    from drlab.run.rundir import load_run_config
 
     algo, cfg = load_run_config(run_dir)
     extra = f" {cfg.replay}" if hasattr(cfg, "replay") else ""

@@ -27,7 +27,7 @@ OBS_NAMES = {
 }
 
 
-def grid_values(net, obs_dim: int, dims, ranges, fixed: np.ndarray, size: int = 61):
+def grid_values(net, dims, ranges, fixed: np.ndarray, size: int = 61):
     """Q_Omega and beta on a size x size grid over ``dims`` (others = ``fixed``): arrays (O, size, size),
     indexed [option, i along dims[1], j along dims[0]]."""
     xs, ys = np.linspace(*ranges[0], size), np.linspace(*ranges[1], size)
@@ -40,39 +40,20 @@ def grid_values(net, obs_dim: int, dims, ranges, fixed: np.ndarray, size: int = 
     return xs, ys, q.numpy().reshape(shape).transpose(2, 0, 1), beta.numpy().reshape(shape).transpose(2, 0, 1)
 
 
-def greedy_episode(agent, env_id: str, seed: int, max_steps: int = 2_000):
-    """Observations, active options and the return of one greedy episode."""
-    from drlab.envs import make_env
-
-    env = make_env(env_id)
-    try:
-        obs, _ = env.reset(seed=seed)
-        observations, options, total = [], [], 0.0
-        for step in range(max_steps):
-            action = agent.act(obs[None], greedy=True, starts=np.array([step == 0]))[0]
-            observations.append(obs)
-            options.append(int(agent.options[0]))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            if terminated or truncated:
-                break
-    finally:
-        env.close()
-    return np.array(observations), np.array(options), total
-
-
 def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = None, seed: int = 0) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from drlab.agents import load_agent
+    from drlab.envs import make_env
+    from drlab.evaluate import play_episode
+    from drlab.run.rundir import load_agent
 
     agent = load_agent(run_dir)
     if agent.algo != "option-critic":
         raise DrlabError(f"{run_dir} is a {agent.algo} run; option pictures need an option-critic run")
-    env_id, cfg, net = agent.config.env_id, agent.config, agent.net
+    env_id, net = agent.config.env_id, agent.net
     obs_dim = net.body[0].in_features
     names = OBS_NAMES.get(env_id, tuple(f"obs[{i}]" for i in range(obs_dim)))
     default_dims, default_labels, default_ranges = DEFAULT_DIMS.get(env_id, ((0, 1), None, ((-1.0, 1.0), (-1.0, 1.0))))
@@ -90,7 +71,7 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
 
     # Option maps: one column per option, Q_Omega on top, beta below.
     fixed = np.zeros(obs_dim, dtype=np.float32)
-    xs, ys, q, beta = grid_values(net, obs_dim, dims, ranges, fixed)
+    xs, ys, q, beta = grid_values(net, dims, ranges, fixed)
     num_options = q.shape[0]
     fig, axes = plt.subplots(2, num_options, figsize=(4.2 * num_options, 7), dpi=110, squeeze=False)
     extent = (xs[0], xs[-1], ys[0], ys[-1])
@@ -113,7 +94,12 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     plt.close(fig)
 
     # Timeline of one greedy episode.
-    observations, options, total = greedy_episode(agent, env_id, seed)
+    env = make_env(env_id)
+    try:
+        episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000)
+    finally:
+        env.close()
+    observations, options, total = np.array(episode.observations), np.array(episode.options), episode.total
     steps = np.arange(len(options))
     fig, (ax_opt, ax_obs) = plt.subplots(2, 1, figsize=(10, 6), dpi=110, sharex=True,
                                          gridspec_kw={"height_ratios": [1, 3]})

@@ -9,29 +9,26 @@ once, for every algorithm.
 from __future__ import annotations
 
 import dataclasses
-import re
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from drlab.algos import get_algo
-from drlab.checkpoint import load_checkpoint, read_json, save_checkpoint, write_json
-from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
-from drlab.envs import EpisodeStats, game_signals, make_vec_env, reward_threshold
+from drlab.config import DEFAULT_PRESET, build_config, pick_device, preset_overrides
+from drlab.envs import make_vec_env, reward_threshold
+from drlab.envs.autoreset import EpisodeStats, game_signals
 from drlab.errors import DrlabError
 from drlab.evaluate import evaluate
-from drlab.logger import Logger, progress_bar
-from drlab.nets import pick_device
+from drlab.optim import crossings
+from drlab.run.checkpoint import load_checkpoint, save_checkpoint, write_json
+from drlab.run.logger import Logger, progress_bar
+from drlab.run.rundir import CHECKPOINT, CONFIG_FILE, SUMMARY_FILE, config_to_json, default_run_dir, load_run_config
+from drlab.run.signals import install_stop_signals, restore_signals
 
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
-CHECKPOINT = Path("checkpoints") / "latest.pt"
 FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
 PERIODIC_EVAL_SEED_OFFSET = 500_000
 
@@ -41,35 +38,6 @@ class RunResult:
     dir: Path
     summary: dict | None  # None when training was interrupted
     interrupted: bool = False
-
-
-def config_to_json(algo: str, cfg) -> dict:
-    return {"algo": algo, **dataclasses.asdict(cfg)}
-
-
-def config_from_json(data: dict):
-    """(algo name, config) from config.json contents."""
-    if not isinstance(data, dict) or "algo" not in data or "env_id" not in data:
-        raise DrlabError("config.json is not a drlab run config")
-    values = dict(data)
-    algo = values.pop("algo")
-    module = get_algo(algo)
-    return algo, build_config(module.Config, values.pop("env_id"), values)
-
-
-def default_run_dir(algo: str, env_id: str, seed: int) -> Path:
-    return timestamped_dir(f"{algo}-{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}-s{seed}")
-
-
-def timestamped_dir(name: str) -> Path:
-    """runs/NAME-YYYYmmdd-HHMMSS, with -2, -3... if that already exists."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{name}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
 
 
 class Run:
@@ -87,7 +55,7 @@ class Run:
             self.module.check_env(cfg, self.envs)
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
             self.agent = self.module.make_agent(cfg, obs_space, action_space, self.device)
-            self.learner = self.module.make_learner(cfg, self.agent, obs_space, action_space, self.rng)
+            self.learner = self.module.Learner(cfg, self.agent, self.rng)
         except BaseException:
             self.envs.close()
             raise
@@ -120,7 +88,7 @@ class Run:
 
     def record_episodes(self, rewards, dones, valid, info=None) -> None:
         """Book raw rewards; log each finished episode's raw return (of the whole game: an env that
-        trains on clipped rewards or lives reports the game in ``info``, see envs.game_signals)."""
+        trains on clipped rewards or lives reports the game in ``info``, see envs.autoreset.game_signals)."""
         returns, lengths = self.episode_stats.update(*game_signals(rewards, dones, valid, info))
         for ret, length in zip(returns, lengths):
             self.episodes += 1
@@ -137,7 +105,7 @@ class Run:
         self.pbar.update(env_steps)
         self.last_metrics.update(metrics)  # steps without an update log the latest update's figures
         cfg = self.cfg
-        if _crossed(before, self.step, cfg.log_interval):
+        if crossings(before, self.step, cfg.log_interval):
             elapsed = self._elapsed()
             record = {f"train/{k}": float(v) for k, v in self.last_metrics.items()}
             session = max(elapsed - self._start_seconds, 1e-9)
@@ -145,9 +113,9 @@ class Run:
             # Where the wall time goes (loops that time themselves): env stepping, choosing actions, learning.
             record.update({f"perf/{part}_fraction": seconds / session for part, seconds in self.seconds.items() if seconds})
             self.logger.log(self.step, elapsed, record)
-        if cfg.eval_interval and _crossed(before, self.step, cfg.eval_interval):
+        if cfg.eval_interval and crossings(before, self.step, cfg.eval_interval):
             self._periodic_eval()
-        if cfg.checkpoint_interval and _crossed(before, self.step, cfg.checkpoint_interval):
+        if cfg.checkpoint_interval and crossings(before, self.step, cfg.checkpoint_interval):
             self.save()
 
     # ---- around the loop ----------------------------------------------------------------------
@@ -205,7 +173,7 @@ class Run:
         self.logger = Logger(self.dir, resume_step=self.step if self.resumed else None)
         self.pbar = progress_bar(cfg.total_steps, self.step, cfg.progress)
         self.pbar.set_description(f"{self.algo} {cfg.env_id} s{cfg.seed}")
-        previous_handlers = _install_stop_signals(self)
+        previous_handlers = install_stop_signals(self._stop_requested)
         try:
             self._t0 = time.perf_counter()
             self._start_step, self._start_seconds = self.step, self.train_seconds
@@ -221,6 +189,13 @@ class Run:
         if self.interrupted:
             return RunResult(self.dir, None, interrupted=True)
         return RunResult(self.dir, self.finish())
+
+    def _stop_requested(self, signum, frame) -> None:
+        """The first Ctrl-C (or SIGTERM) asks the loop to stop at the end of its step, then a
+        checkpoint is written and the env processes are closed; a second one interrupts at once."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
 
     def finish(self) -> dict:
         cfg = self.cfg
@@ -239,34 +214,6 @@ class Run:
         }
         write_json(self.dir / SUMMARY_FILE, summary)
         return summary
-
-
-def _crossed(before: int, after: int, interval: int) -> bool:
-    return after // interval > before // interval
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _install_stop_signals(run: Run):
-    """The first Ctrl-C (or SIGTERM, as a job scheduler sends) asks the loop to stop at the end of
-    its step, then a checkpoint is written and the env processes are closed; a second one
-    interrupts at once."""
-
-    def handler(signum, frame):
-        if run.interrupted:
-            raise KeyboardInterrupt
-        run.interrupted = True
-
-    try:
-        return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    except ValueError:  # not the main thread: leave signals alone
-        return None
-
-
-def restore_signals(previous) -> None:
-    for sig, handler in (previous or {}).items():
-        signal.signal(sig, handler)
 
 
 # ---- entry points ------------------------------------------------------------------------------
@@ -288,13 +235,6 @@ def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEF
     module = get_algo(algo)
     values = {**preset_overrides(algo, env_id, preset), **overrides}
     return train_config(algo, build_config(module.Config, env_id, values))
-
-
-def load_run_config(run_dir: Path):
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DrlabError(f"no run directory at {run_dir}")
-    return config_from_json(read_json(run_dir / CONFIG_FILE, "run config"))
 
 
 def resume(run_dir: Path) -> RunResult:

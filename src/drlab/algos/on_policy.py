@@ -1,0 +1,92 @@
+"""The rollout loop of A2C, PPO and Actor-Critic, and what A2C and PPO share on top of it.
+
+The loop reads in pipeline order: act -> env step -> episode bookkeeping -> rollout storage, T
+times; then update -> observation statistics -> log. Only the policy runs while collecting:
+log-probabilities and values come from one batched pass over the whole rollout in the update,
+the same numbers at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from drlab.algos.policy_gradient import PolicyLearner, RolloutConfig
+from drlab.buffers.rollout import Rollout
+from drlab.returns import RewardScaler, explained_variance, gae
+
+
+def train_loop(run, learner) -> None:
+    """Collect a rollout of ``n_steps`` from every env, update on it, log; until the run is over."""
+    cfg, agent, envs, seconds = run.cfg, learner.agent, run.envs, run.seconds
+    rollout = Rollout(cfg.n_steps, cfg.num_envs, agent.obs_space.shape, agent.obs_space.dtype)
+    clock = time.perf_counter
+    obs = run.reset_envs()
+    prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    while run.running():
+        for t in range(rollout.length):
+            start = clock()
+            actions = agent.act(obs, greedy=False)
+            acted = clock()
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            seconds["inference"] += acted - start
+            seconds["env"] += clock() - acted
+            done = terminated | truncated
+            valid = ~prev_done  # the autoreset step after an episode end is not a transition
+            run.record_episodes(rewards, done, valid, info)
+            rollout.store(t, obs, actions, rewards, terminated, truncated, valid)
+            obs, prev_done = next_obs, done
+        rollout.obs[-1] = obs
+
+        start = clock()
+        metrics = learner.update(rollout, run.step)
+        seconds["learn"] += clock() - start
+        # After the update: collection, log-probabilities and the update all saw the same statistics.
+        agent.net.observe(rollout.obs[:-1][rollout.valid])
+        run.end_step(rollout.env_steps, metrics)
+
+
+@dataclass
+class OnPolicyConfig(RolloutConfig):
+    """A2C and PPO: actor and state-value critic both learn from the rollout just collected."""
+
+    shared_body: bool = False
+    """One body with policy and value heads (True) or separate actor and critic networks."""
+    normalize_rewards: bool = False
+    """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
+
+
+class OnPolicyLearner(PolicyLearner):
+    """A2C's and PPO's learner: the optimizer (from PolicyLearner) and the optional reward scale."""
+
+    def __init__(self, cfg: OnPolicyConfig, agent, rng):
+        super().__init__(cfg, agent, rng)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma) if cfg.normalize_rewards else None
+
+    def advantages_and_returns(self, rollout: Rollout, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """GAE advantages and value targets (lambda = 1: n-step returns) from V of the rollout's
+        T + 1 rows of observations, (T + 1, N); rewards rescaled first when they are normalised."""
+        r = rollout
+        rewards = r.rewards if self.reward_scaler is None else self.reward_scaler(r.rewards, r.terminated, r.truncated,
+                                                                                  r.valid)
+        return gae(rewards, values[:-1], values[-1], r.terminated, r.truncated, r.valid, self.cfg.gamma,
+                   self.cfg.gae_lambda)
+
+
+def rollout_diagnostics(rollout: Rollout, values: np.ndarray, advantages: np.ndarray, returns: np.ndarray) -> dict:
+    """Value predictions vs targets and advantage statistics over the rollout's real transitions
+    (``values``: V of the T + 1 rows)."""
+    valid = rollout.valid
+    if not valid.any():
+        return {}
+    predictions, targets, adv = values[:-1][valid], returns[valid], advantages[valid]
+    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
+            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
+
+
+def values_of(net_values: torch.Tensor, rollout: Rollout) -> np.ndarray:
+    """A V critic's outputs for the rollout's T + 1 rows, as a (T + 1, N) array."""
+    return net_values.detach().view(rollout.length + 1, rollout.num_envs).cpu().numpy()

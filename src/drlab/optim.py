@@ -1,0 +1,88 @@
+"""Optimisation pieces every algorithm shares: the optimizer and its learning-rate schedule, one
+gradient step, Polyak averaging, linear schedules and "has an interval come round"."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale gradients so their global L2 norm is at most ``max_norm`` (0: never); return the norm
+    before clipping. Same result as nn.utils.clip_grad_norm_, with fewer kernel calls: on small
+    networks that call overhead, not arithmetic, is the cost."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if max_norm > 0:
+        torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
+    return norm
+
+
+def adam(params, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+    """Adam with the fused kernel (one call for all parameters instead of several per tensor)."""
+    return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+
+
+def gradient_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor,
+                  max_grad_norm: float) -> torch.Tensor:
+    """One step on ``loss``: zero the gradients, backpropagate, clip to ``max_grad_norm`` (0: no
+    clipping), step. Returns the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = clip_grad_norm(params, max_grad_norm)
+    optimizer.step()
+    return norm
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) target + tau online, parameter by parameter (tau = 1 copies)."""
+    for target_param, online_param in zip(target.parameters(), online.parameters()):
+        target_param.lerp_(online_param, tau)
+
+
+def remaining(step: int, total: int) -> float:
+    """The fraction of ``total`` still to go at ``step``: the factor of a linear decay to 0."""
+    return max(0.0, 1.0 - step / total)
+
+
+def linear_schedule(start: float, end: float, step: int, steps: int) -> float:
+    """``start`` at step 0, moving linearly to ``end`` at ``steps``, then staying there."""
+    return end + (start - end) * remaining(step, max(1, steps))
+
+
+def crossings(before: int, after: int, interval: int) -> int:
+    """How many multiples of ``interval`` lie in (before, after]: how often something due every
+    ``interval`` steps comes round while the step counter moves from ``before`` to ``after``."""
+    return after // interval - before // interval
+
+
+class Optimizer:
+    """Adam or RMSProp with an optional linear learning-rate decay to 0 and a clipped step."""
+
+    def __init__(self, params: Iterable[torch.Tensor], kind: str, lr: float, eps: float, rmsprop_alpha: float,
+                 max_grad_norm: float, decay_steps: int | None = None):
+        self.params, self.lr, self.max_grad_norm, self.decay_steps = list(params), lr, max_grad_norm, decay_steps
+        if kind == "rmsprop":
+            self.opt = torch.optim.RMSprop(self.params, lr=lr, alpha=rmsprop_alpha, eps=eps)
+        else:
+            self.opt = adam(self.params, lr, eps)
+
+    def set_progress(self, step: int) -> float:
+        """Set the learning rate for ``step`` (decayed when a decay is set); returns it."""
+        lr = self.lr * (remaining(step, self.decay_steps) if self.decay_steps else 1.0)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self, loss: torch.Tensor) -> torch.Tensor:
+        """One gradient step on ``loss``; returns the gradient norm before clipping."""
+        return gradient_step(self.opt, self.params, loss, self.max_grad_norm)
+
+    def state_dict(self) -> dict:
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.load_state_dict(state)

@@ -1,0 +1,1 @@
+"""Running an algorithm: the run directory, the loop's services, signals, checkpoints and logs."""

@@ -1,0 +1,67 @@
+"""The backend seam of ``drlab sweep``: what runs the points.
+
+A backend is a function ``backend(points, jobs, on_result) -> outcomes``: ``points`` is a list of
+``(algo, config dict)``, at most ``jobs`` run at once, ``on_result(index, outcome)`` is called as
+each point finishes, and the outcomes come back in the points' order. On Ctrl-C or SIGTERM it
+stops its running points with a checkpoint, cancels the pending ones and raises
+:class:`SweepInterrupted` with the outcomes so far (None: cancelled). Every backend runs a point
+with :func:`run_point`, which takes and returns plain data only, so that any process or machine
+can run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+
+from drlab.errors import DrlabError
+
+
+def run_point(algo: str, config: dict) -> dict:
+    """Train one point in this process; never raises (the outcome says what happened).
+
+    Returns {"status": "ok" | "failed" | "interrupted", "summary", "final_reward_mean_100",
+    "error", "traceback"}.
+    """
+    from drlab.run.logger import read_metrics
+    from drlab.run.rundir import config_from_json
+    from drlab.run.runner import train_config
+
+    outcome = failed_outcome(None)
+    try:
+        _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
+        cfg = dataclasses.replace(cfg, progress=False)
+        result = train_config(algo, cfg)
+        if result.interrupted:
+            outcome.update(status="interrupted", error=f"interrupted; continue with: drlab resume {result.dir}")
+        else:
+            outcome.update(status="ok", summary=result.summary)
+        means = [r["episode/reward_mean_100"] for r in read_metrics(result.dir)
+                 if r.get("episode/reward_mean_100") is not None]
+        outcome["final_reward_mean_100"] = float(means[-1]) if means else None
+    except KeyboardInterrupt:
+        outcome.update(status="interrupted", error="interrupted")
+    except Exception as err:  # noqa: BLE001 - a failed point is reported, the others go on
+        text = str(err).strip().splitlines()
+        message = text[0] if text else ""
+        outcome.update(error=message if isinstance(err, DrlabError) else f"{type(err).__name__}: {message}"[:300],
+                       traceback=traceback.format_exc())
+    return outcome
+
+
+def failed_outcome(error: str | None, status: str = "failed") -> dict:
+    """The outcome of a point that did not finish (``error`` says why)."""
+    return {"status": status, "summary": None, "final_reward_mean_100": None, "error": error, "traceback": None}
+
+
+class SweepInterrupted(Exception):
+    def __init__(self, outcomes: list[dict | None]):
+        super().__init__("interrupted")
+        self.outcomes = outcomes
+
+
+def backends() -> dict:
+    """{name: backend function}; ``local`` runs the points as processes on this machine."""
+    from drlab.sweep.local import run_local
+
+    return {"local": run_local}
