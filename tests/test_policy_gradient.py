@@ -282,6 +282,18 @@ def test_checkpoint_resume_restores_the_learner(tmp_path, algo):
     resumed.envs.close()
 
 
+def test_a_run_with_normalised_rewards_saves_a_loadable_checkpoint(tmp_path):
+    """The reward scale's statistics are NumPy scalars while training; the checkpoint must hold plain
+    floats, or weights-only loading (eval, resume) refuses it."""
+    from drlab.run.checkpoint import load_checkpoint
+
+    run = drlab.train("a2c", "CartPole-v1", seed=0, total_steps=400, num_envs=2, normalize_rewards=True,
+                      eval_interval=0, final_eval_episodes=0, progress=False, run_dir=str(tmp_path / "r"))
+    scaler = load_checkpoint(run.dir / "checkpoints" / "latest.pt")["learner"]["reward_scaler"]
+    assert all(type(scaler[key]) is float for key in ("mean", "var", "count"))
+    assert scaler["count"] > 1
+
+
 def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the_weights():
     from drlab.nets import ObsNormalizer
 

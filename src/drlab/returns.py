@@ -140,7 +140,9 @@ class RewardScaler:
             self.mean, self.var, self.count = combine_moments(self.mean, self.var, self.count, x.mean(), x.var(), len(x))
 
     def state_dict(self) -> dict:
-        return {"discounted": self.discounted.tolist(), "mean": self.mean, "var": self.var, "count": self.count}
+        # Plain floats: NumPy scalars would make the checkpoint unreadable under weights_only loading.
+        return {"discounted": self.discounted.tolist(), "mean": float(self.mean), "var": float(self.var),
+                "count": float(self.count)}
 
     def load_state_dict(self, state: dict) -> None:
         self.discounted = np.asarray(state["discounted"], dtype=np.float64)
