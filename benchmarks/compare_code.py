@@ -10,6 +10,10 @@ source tree. It reports the steps per second of each repeat (summary.json's `sps
 only), the medians and their ratio. Cases: every algorithm on CartPole-v1 (its preset, 1 torch
 thread) and the A2C SpaceInvaders preset (12 envs x 5 steps, bf16, 2 torch threads).
 Make an old source tree with e.g. `git worktree add /tmp/drlab-old COMMIT`.
+
+Wall-clock SPS on a shared 2-core machine moves by 15-30% between repeats. ``--count-calls`` adds a
+measure that does not: the Python function calls per environment step of each CartPole case
+(cProfile, one run per side), i.e. the interpreter overhead a change adds to the hot path.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ from drlab.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
+# The same, counting the Python function calls of the training run; prints the count. A short run
+# first imports everything, so that imports and first-call setup are not counted.
+COUNT_CALLS = r"""
+import cProfile, os, pstats, sys
+src = os.path.realpath(sys.argv[1])
+sys.path.insert(0, src)
+from drlab.cli import main
+args = sys.argv[2:]
+main(args[:args.index("--total-steps") + 1] + ["200"] + args[args.index("--total-steps") + 2:-1] + [args[-1] + "-warm"])
+profile = cProfile.Profile()
+profile.enable()
+main(args)
+profile.disable()
+print(pstats.Stats(profile).total_calls)
+"""
+
 COMMON = ["--no-progress", "--no-stop-on-solve", "--eval-interval", "0", "--final-eval-episodes", "0",
           "--checkpoint-interval", "0"]
 CASES = {
@@ -48,27 +68,40 @@ CASES = {
 }
 
 
-def sps(src: str, args: list[str], run_dir: Path) -> float:
+def train(bootstrap: str, src: str, args: list[str], run_dir: Path) -> str:
+    """Run ``drlab train ARGS`` with drlab imported from ``src``; returns its stdout."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    command = [sys.executable, "-s", "-P", "-c", BOOTSTRAP, src, "train", *args, *COMMON, "--run-dir", str(run_dir)]
+    command = [sys.executable, "-s", "-P", "-c", bootstrap, src, "train", *args, *COMMON, "--run-dir", str(run_dir)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(args)} failed with {src}:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def sps(src: str, args: list[str], run_dir: Path) -> float:
+    train(BOOTSTRAP, src, args, run_dir)
     return json.loads((run_dir / "summary.json").read_text())["sps"]
+
+
+def calls_per_step(src: str, args: list[str], run_dir: Path) -> float:
+    """Python calls of a training run per environment step."""
+    calls = int(train(COUNT_CALLS, src, args, run_dir).split()[-1])
+    return calls / json.loads((run_dir / "summary.json").read_text())["steps"]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--old-src", required=True)
     p.add_argument("--new-src", required=True)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="alternating repeats of each case (0: none)")
     p.add_argument("--only", default=None, help="comma-separated case names: " + ", ".join(CASES))
     p.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
+    p.add_argument("--count-calls", action="store_true", help="also count Python calls per env step (CartPole cases)")
     args = p.parse_args()
     names = args.only.split(",") if args.only else list(CASES)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
+        for name in names if args.repeats else []:  # --repeats 0: only the call counts
             measured = {"old": [], "new": []}
             for repeat in range(args.repeats):
                 for side, src in (("old", args.old_src), ("new", args.new_src)):
@@ -84,6 +117,16 @@ def main() -> None:
     for name, old_all, new_all, old, new, ratio in rows:
         lines.append(f"| {name} | {', '.join(f'{v:.0f}' for v in old_all)} | {', '.join(f'{v:.0f}' for v in new_all)} "
                      f"| {old:.0f} | {new:.0f} | {ratio:.3f} |")
+    if args.count_calls:
+        lines += ["", "Python function calls per environment step (cProfile; deterministic):", "",
+                  "| case | old | new | new / old |", "|---|---|---|---|"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in names:
+                if "CartPole-v1" not in CASES[name]:
+                    continue
+                old, new = (calls_per_step(src, CASES[name], Path(tmp) / f"{name}-{side}")
+                            for side, src in (("old", args.old_src), ("new", args.new_src)))
+                lines.append(f"| {name} | {old:.1f} | {new:.1f} | {new / old:.4f} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:

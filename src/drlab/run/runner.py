@@ -1,7 +1,9 @@
-"""Running an algorithm: run directory, seeding, logging, evaluation, checkpoints, Ctrl-C, summary.
+"""Running an algorithm: seeding, the services the training loop calls, periodic evaluation,
+checkpoints, Ctrl-C / SIGTERM and summary.json; and the entry points train_config, train_from_preset
+and resume.
 
-The algorithm's ``train_loop(run, learner)`` owns the pipeline (env -> collect -> buffer -> loss ->
-optimizer); it calls ``run.reset_envs()``, ``run.record_episodes(...)`` and
+The algorithm's ``train_loop(run, learner)`` owns the pipeline (act -> env step -> episode
+bookkeeping -> storage -> update); it calls ``run.reset_envs()``, ``run.record_episodes(...)`` and
 ``run.end_step(n, metrics)`` and loops ``while run.running()``. Everything around it lives here,
 once, for every algorithm.
 """
