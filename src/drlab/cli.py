@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from drlab.errors import DrlabError
+from drlab.errors import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_WRITE_FAILED, Diverged, DrlabError,
+                          write_failure)
 
 USAGE = """\
 drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [hyperparameter flags]
@@ -86,7 +87,7 @@ def tyro_message(text: str) -> str:
 def report(result) -> int:
     if result.interrupted:
         print(f"interrupted; checkpoint saved in {result.dir}. Continue with: drlab resume {result.dir}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     s = result.summary
     print(f"run directory: {result.dir}")
     line = f"trained {s['steps']} steps in {s['train_seconds']:.1f} s ({s['sps']:.0f} steps/s)"
@@ -247,11 +248,19 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except DrlabError as err:
         print(f"drlab: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except Diverged as err:
+        print(f"drlab: error: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except BrokenPipeError:  # the reader of our output went away (`drlab list | head`): nothing to say
+        sys.stderr.close()
+        return 0
+    except OSError as err:
+        print(f"drlab: error: {write_failure(err)}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except KeyboardInterrupt:
         print("drlab: interrupted", file=sys.stderr)
-        return 130
-
+        return EXIT_INTERRUPTED
 
 if __name__ == "__main__":
     sys.exit(main())

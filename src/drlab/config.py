@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -152,16 +154,58 @@ def list_presets(algo: str) -> dict[str, list[str]]:
     return out
 
 
-def build_config(cls: type, env_id: str, values: dict[str, Any]):
-    """Instantiate config ``cls`` from a dict, with a one-line error for unknown or mistyped keys."""
+def build_config(cls: type, env_id: str, values: dict[str, Any], complete: bool = False):
+    """Instantiate config ``cls`` from a dict, with a one-line error for an unknown key or a value
+    of the wrong type (and, with ``complete``, for a missing key: a config.json holds them all)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise DrlabError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
+    missing = sorted(set(fields) - set(values) - {"env_id"}) if complete else []
+    if missing:
+        raise DrlabError(f"missing setting(s): {', '.join(missing)}")
+    types_ = typing.get_type_hints(cls)
     coerced = {}
     for key, value in values.items():
         if isinstance(value, list):  # JSON/TOML give lists where the dataclass has tuples
             value = tuple(value)
+        if not fits(types_[key], value):
+            raise DrlabError(f"setting '{key}' must be {describe(types_[key])} (got {value!r})")
         coerced[key] = value
     coerced["env_id"] = env_id
     return cls(**coerced)
+
+
+def fits(tp: Any, value: Any) -> bool:
+    """Whether ``value`` is of the config field type ``tp`` (an int is a float; a bool is no int)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(option, value) for option in args)
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in args)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(fits(args[0], item) for item in value)
+    return True
+
+
+def describe(tp: Any) -> str:
+    """A config field type in words, for error messages."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(option) for option in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in args)
+    if origin is tuple:
+        return f"a list of {describe(args[0])}s"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return names.get(tp, str(tp))

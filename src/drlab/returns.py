@@ -103,10 +103,11 @@ def explained_variance(predictions, targets):
         return np.asarray(x, dtype=np.float64)
 
     predictions, targets = to_numpy(predictions), to_numpy(targets)
-    variance = np.var(targets)
-    if variance == 0:
-        return float("nan")
-    return float(1.0 - np.var(targets - predictions) / variance)
+    with np.errstate(all="ignore"):  # a diverging critic gives inf/NaN: reported, not warned about
+        variance = np.var(targets)
+        if variance == 0:
+            return float("nan")
+        return float(1.0 - np.var(targets - predictions) / variance)
 
 
 class RewardScaler:

@@ -83,8 +83,9 @@ def rollout_diagnostics(rollout: Rollout, values: np.ndarray, advantages: np.nda
     if not valid.any():
         return {}
     predictions, targets, adv = values[:-1][valid], returns[valid], advantages[valid]
-    return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
-            "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
+    with np.errstate(all="ignore"):  # inf/NaN from a diverging run are reported (and stop it), not warned about
+        return {"explained_variance": explained_variance(predictions, targets), "value_mean": predictions.mean(),
+                "target_mean": targets.mean(), "advantage_mean": adv.mean(), "advantage_std": adv.std()}
 
 
 def values_of(net_values: torch.Tensor, rollout: Rollout) -> np.ndarray:

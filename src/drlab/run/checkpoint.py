@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -17,19 +18,33 @@ FORMAT = "drlab-checkpoint-1"
 
 
 def atomic_write_bytes(path: Path, write) -> None:
-    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
+    """Write via a temp file in the same (existing) folder, fsync, then rename over ``path``: the file is
+    either the old one or the new one, never a torn mix. A failed write (disk full, no permission,
+    read-only filesystem, the folder gone) removes the temp file and raises ``OSError`` naming
+    ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    tmp = None
+    try:  # the folder must exist: a run directory that vanished is a failure, not made anew here
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None:
+        try:
+            Path(tmp).unlink(missing_ok=True)
+        except OSError:  # the folder itself is gone or unwritable: nothing left to clean up
+            pass
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -48,7 +63,11 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    atomic_write_bytes(path, lambda f: torch.save({"format": FORMAT, **payload}, f))
+    # Serialised in memory first: torch.save straight into a file turns a full disk into an opaque
+    # RuntimeError from its zip writer; a plain write raises the OSError that says what happened.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: Path) -> dict:

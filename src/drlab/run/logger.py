@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,28 +31,50 @@ def truncate_metrics(path: Path, last_step: int) -> None:
 
 
 class Logger:
-    """One JSON object per event in metrics.jsonl (with ``step`` and ``time_s``), mirrored to TensorBoard."""
+    """One JSON object per event in metrics.jsonl (with ``step`` and ``time_s``), mirrored to TensorBoard.
+
+    A failed write (disk full, ...) raises ``OSError`` naming the file that could not be written."""
 
     def __init__(self, run_dir: Path, resume_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        path = run_dir / METRICS_FILE
+        self.path, self.tb_dir = run_dir / METRICS_FILE, run_dir / TB_DIR
         if resume_step is not None:
-            truncate_metrics(path, resume_step)
-        self.file = open(path, "a", buffering=1)
-        self.tb = SummaryWriter(log_dir=str(run_dir / TB_DIR), purge_step=resume_step)
+            truncate_metrics(self.path, resume_step)
+        with named(self.path):
+            self.file = open(self.path, "a", buffering=1)
+        with named(self.tb_dir):
+            self.tb = SummaryWriter(log_dir=str(self.tb_dir), purge_step=resume_step)
 
     def log(self, step: int, time_s: float, metrics: dict[str, float]) -> None:
         clean = {k: float(v) for k, v in metrics.items()}
         record = {"step": int(step), "time_s": round(time_s, 3)}
         record.update({k: (v if math.isfinite(v) else None) for k, v in clean.items()})
-        self.file.write(json.dumps(record) + "\n")
-        for key, value in clean.items():
-            self.tb.add_scalar(key, value, step)
+        with named(self.path):
+            self.file.write(json.dumps(record) + "\n")
+        with named(self.tb_dir):
+            for key, value in clean.items():
+                self.tb.add_scalar(key, value, step)
 
     def close(self) -> None:
-        self.file.close()
-        self.tb.close()
+        """Close both files, even when the first fails; raise the first failure."""
+        try:
+            with named(self.path):
+                self.file.close()
+        finally:
+            with named(self.tb_dir):
+                self.tb.close()
+
+
+@contextmanager
+def named(path: Path):
+    """Re-raise an OSError that does not say which file it was about with ``path`` as its file."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

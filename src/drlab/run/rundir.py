@@ -4,7 +4,11 @@ loading the agent a run saved."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
+import socket
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -33,14 +37,23 @@ def config_from_json(data: dict):
     for name, value in getattr(module, "RETIRED_SETTINGS", {}).items():
         if name in values and values[name] == value:
             del values[name]
-    return algo, build_config(module.Config, values.pop("env_id"), values)
+    return algo, build_config(module.Config, values.pop("env_id"), values, complete=True)
 
 
 def load_run_config(run_dir: Path):
+    """(algo name, config) of a run directory, checked field by field and validated: a hand-edited
+    config.json with a wrong type, an unknown or a missing field, or a bad value gets one line."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DrlabError(f"no run directory at {run_dir}")
-    return config_from_json(read_json(run_dir / CONFIG_FILE, "run config"))
+    path = run_dir / CONFIG_FILE
+    try:
+        algo, cfg = config_from_json(read_json(path, "run config"))
+        cfg.validate()
+    except DrlabError as err:
+        message = str(err)
+        raise DrlabError(message if str(path) in message else f"{path}: {message}") from None
+    return algo, cfg
 
 
 def safe_name(text: str) -> str:
@@ -87,3 +100,103 @@ def load_agent(run_dir, device: str = "cpu"):
     agent.algo, agent.config = algo, cfg
     torch.set_num_threads(cfg.torch_threads)
     return agent
+
+
+# ---- one writer per run directory ---------------------------------------------------------------
+
+LOCK_FILE = "lock"
+
+
+class RunLock:
+    """``RUN_DIR/lock``, held while a process writes the run directory (train, resume, a sweep point).
+
+    The file names its holder (pid, host, start time, command). The lock itself is an exclusive
+    ``flock`` on it, which the kernel drops when the holder dies however it dies (kill -9
+    included), so a lock left behind by a dead process on this host is taken over, with a note on
+    stderr. A second writer gets one line naming the holder. Created with the run directory's
+    parents if they do not exist yet; released (the file removed) on every exit path.
+    """
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        self.path = Path(run_dir) / LOCK_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise DrlabError(f"{run_dir} is being written by {self._holder()}; wait for it to finish or stop it") \
+                    from None
+            # The file may have been removed (released) and made anew between open and flock: then
+            # this lock is on a file nobody else will look at, so try again.
+            if os.path.exists(self.path) and os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                break
+            os.close(fd)
+        self.fd = fd
+        previous = os.read(fd, 4096).decode(errors="replace").strip()
+        if previous and self._host(previous) not in (None, socket.gethostname()):
+            # flock does not reach across hosts on every shared filesystem: that holder may be alive.
+            os.close(fd)
+            self.fd = None
+            raise DrlabError(f"{run_dir} is locked by {self._describe(previous)}; if that process has ended, "
+                             f"delete {self.path}")
+        if previous:
+            print(f"drlab: note: took over the lock of {run_dir} from {self._describe(previous)}, which is no longer "
+                  "running", file=sys.stderr)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now().isoformat(timespec="seconds"),
+                  "command": " ".join(sys.argv)}
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        except OSError as err:
+            self.release()
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
+
+    def _holder(self) -> str:
+        try:
+            return self._describe(self.path.read_text())
+        except OSError:
+            return "another process"
+
+    @staticmethod
+    def _host(text: str) -> str | None:
+        try:
+            return json.loads(text)["host"]
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _describe(text: str) -> str:
+        try:
+            holder = json.loads(text)
+            return f"process {holder['pid']} on {holder['host']} (since {holder['since']}: {holder['command']})"
+        except (ValueError, KeyError, TypeError):
+            return "another process"
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # first, so that nobody takes a lock on a file about to vanish
+        except OSError:
+            pass  # the directory is gone or read-only: closing still drops the lock
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def remove_empty_dirs(dirs: list[Path]) -> None:
+    """Remove the directories in ``dirs`` (deepest first) that are empty: what a failed start made."""
+    for path in dirs:
+        try:
+            path.rmdir()
+        except OSError:
+            return

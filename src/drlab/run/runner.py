@@ -11,6 +11,7 @@ once, for every algorithm.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,16 +24,20 @@ from drlab.algos import get_algo
 from drlab.config import DEFAULT_PRESET, build_config, pick_device, preset_overrides
 from drlab.envs import make_vec_env, reward_threshold
 from drlab.envs.autoreset import EpisodeStats, game_signals
-from drlab.errors import DrlabError
+from drlab.errors import Diverged, DrlabError
 from drlab.evaluate import evaluate
 from drlab.optim import crossings
 from drlab.run.checkpoint import load_checkpoint, save_checkpoint, write_json
 from drlab.run.logger import Logger, progress_bar
-from drlab.run.rundir import CHECKPOINT, CONFIG_FILE, SUMMARY_FILE, config_to_json, default_run_dir, load_run_config
+from drlab.run.rundir import (CHECKPOINT, CONFIG_FILE, LOCK_FILE, SUMMARY_FILE, RunLock, config_to_json, default_run_dir,
+                              load_run_config, remove_empty_dirs)
 from drlab.run.signals import install_stop_signals, restore_signals
 
 FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
 PERIODIC_EVAL_SEED_OFFSET = 500_000
+# Update metrics that must stay finite: every loss and every gradient norm (explained variance, say,
+# is legitimately NaN when the targets do not vary).
+GUARDED = ("loss", "grad_norm")
 
 
 @dataclass
@@ -70,8 +75,10 @@ class Run:
         self.solved_during_training = False
         self.interrupted = False
         self.resumed = checkpoint is not None
+        self.saved_step: int | None = None  # the step of the newest checkpoint in the run directory
         if checkpoint is not None:
             self._restore(checkpoint)
+            self.saved_step = self.step
         self.episode_stats = EpisodeStats(cfg.num_envs)
         self.last_metrics: dict = {}
         # Wall time of this session by part of the pipeline (loops that time themselves add to it).
@@ -102,8 +109,12 @@ class Run:
             self.pbar.set_postfix_str(f"return(100)={self.reward_mean_100:.1f}", refresh=False)
 
     def end_step(self, env_steps: int, metrics: dict) -> None:
-        """Advance the step counter; log, evaluate and checkpoint when their intervals come round."""
+        """Advance the step counter; stop a diverged run; log, evaluate and checkpoint when their
+        intervals come round."""
         before, self.step = self.step, self.step + env_steps
+        for name, value in metrics.items():  # the divergence guard: a few floats per update
+            if name.endswith(GUARDED) and not math.isfinite(value := float(value)):
+                raise Diverged(self._divergence(f"train/{name} is {value}"))
         self.pbar.update(env_steps)
         self.last_metrics.update(metrics)  # steps without an update log the latest update's figures
         cfg = self.cfg
@@ -138,7 +149,21 @@ class Run:
         if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
             self.solved_during_training = True
 
+    def _divergence(self, what: str) -> str:
+        if self.saved_step is None:
+            kept = "nothing was saved (no checkpoint had been written yet)"
+        else:
+            kept = f"kept the checkpoint of step {self.saved_step:,} (drlab resume {self.dir} continues from it)"
+        return f"{self.algo} diverged at step {self.step:,}: {what}; {kept}"
+
     def save(self) -> None:
+        """Write checkpoints/latest.pt, never from non-finite weights (that is a divergence)."""
+        learner_state = self.learner.state_dict()
+        for net in ("agent", "target"):
+            for name, tensor in learner_state.get(net, {}).items():
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise Diverged(self._divergence(f"weight {net}.{name} is not finite"))
+        (self.dir / CHECKPOINT).parent.mkdir(exist_ok=True)  # not its parents: a vanished run dir fails
         save_checkpoint(self.dir / CHECKPOINT, {
             "algo": self.algo,
             "step": self.step,
@@ -149,8 +174,9 @@ class Run:
             "solved_during_training": self.solved_during_training,
             "rng": {"numpy": self.rng.bit_generator.state, "agent": self.agent.rng.bit_generator.state,
                     "torch": torch.get_rng_state()},
-            "learner": self.learner.state_dict(),
+            "learner": learner_state,
         })
+        self.saved_step = self.step
 
     def _restore(self, ckpt: dict) -> None:
         if ckpt.get("algo") != self.algo:
@@ -186,8 +212,10 @@ class Run:
         finally:
             restore_signals(previous_handlers)
             self.pbar.close()
-            self.logger.close()
-            self.envs.close()
+            try:
+                self.logger.close()
+            finally:
+                self.envs.close()
         if self.interrupted:
             return RunResult(self.dir, None, interrupted=True)
         return RunResult(self.dir, self.finish())
@@ -221,16 +249,29 @@ class Run:
 # ---- entry points ------------------------------------------------------------------------------
 
 def train_config(algo: str, cfg) -> RunResult:
-    """Train one run from a config object; a pure function of (algo, config) for local or remote use."""
+    """Train one run from a config object; a pure function of (algo, config) for local or remote use.
+
+    The run directory is locked first (one writer at a time), then checked to be empty; the env and
+    the spaces are checked before anything but the lock is written, and a run that fails there
+    leaves no directory behind."""
     cfg.validate()
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(algo, cfg.env_id, cfg.seed)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    run = Run(algo, cfg, run_dir)  # checks env and spaces before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
-    return run.execute()
+    new_dirs = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
+    lock = None
+    try:
+        lock = RunLock(run_dir)
+        if any(path.name != LOCK_FILE for path in run_dir.iterdir()):
+            raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
+        run = Run(algo, cfg, run_dir)
+        write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        remove_empty_dirs(new_dirs)
+        raise
+    with lock:
+        return run.execute()
 
 
 def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEFAULT_PRESET) -> RunResult:
@@ -243,9 +284,9 @@ def resume(run_dir: Path) -> RunResult:
     """Continue a stopped run from checkpoints/latest.pt."""
     run_dir = Path(run_dir)
     algo, cfg = load_run_config(run_dir)
-    if (run_dir / SUMMARY_FILE).exists():
-        raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-    cfg.validate()
-    return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
+    with RunLock(run_dir):
+        if (run_dir / SUMMARY_FILE).exists():
+            raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
+        checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+        return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
 

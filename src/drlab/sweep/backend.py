@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import traceback
 
-from drlab.errors import DrlabError
+from drlab.errors import Diverged, DrlabError, write_failure
 
 
 def run_point(algo: str, config: dict) -> dict:
     """Train one point in this process; never raises (the outcome says what happened).
 
-    Returns {"status": "ok" | "failed" | "interrupted", "summary", "final_reward_mean_100",
+    Returns {"status": "ok" | "failed" | "diverged" | "interrupted", "summary", "final_reward_mean_100",
     "error", "traceback"}.
     """
     from drlab.run.logger import read_metrics
@@ -41,6 +41,10 @@ def run_point(algo: str, config: dict) -> dict:
         outcome["final_reward_mean_100"] = float(means[-1]) if means else None
     except KeyboardInterrupt:
         outcome.update(status="interrupted", error="interrupted")
+    except Diverged as err:
+        outcome.update(status="diverged", error=str(err))
+    except OSError as err:
+        outcome.update(error=write_failure(err))
     except Exception as err:  # noqa: BLE001 - a failed point is reported, the others go on
         text = str(err).strip().splitlines()
         message = text[0] if text else ""

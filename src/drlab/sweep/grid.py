@@ -58,7 +58,7 @@ class Point:
     values: dict[str, Any]  # the varying settings of this point (not the seed)
     seed: int
     config: dict  # config.json contents: {"algo": ..., every config field}
-    status: str = "pending"  # pending | ok | failed | interrupted | cancelled
+    status: str = "pending"  # pending | ok | failed | diverged | interrupted | cancelled
     summary: dict | None = None
     final_reward_mean_100: float | None = None
     error: str | None = None
