@@ -1,7 +1,6 @@
 """Run directories, determinism, checkpoints, resume, and the eval / record / plot commands."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

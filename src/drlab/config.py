@@ -206,6 +206,9 @@ def describe(tp: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(choice) for choice in args)
     if origin is tuple:
-        return f"a list of {describe(args[0])}s"
+        return f"a list of {PLURALS.get(args[0], describe(args[0]))}"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
     return names.get(tp, str(tp))
+
+
+PLURALS = {int: "integers", float: "numbers", str: "strings"}

@@ -23,5 +23,7 @@ class Diverged(Exception):
 
 def write_failure(err: OSError) -> str:
     """One line for a failed write: the file and the operating system's reason."""
+    import os
+
     reason = err.strerror or str(err)
-    return f"cannot write {err.filename}: {reason}" if err.filename else f"a write failed: {reason}"
+    return f"cannot write {os.fsdecode(err.filename)}: {reason}" if err.filename else f"a write failed: {reason}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Logger:
     def __init__(self, run_dir: Path, resume_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
+        quiet_tensorboard_thread()
         self.path, self.tb_dir = run_dir / METRICS_FILE, run_dir / TB_DIR
         if resume_step is not None:
             truncate_metrics(self.path, resume_step)
@@ -64,6 +66,22 @@ class Logger:
         finally:
             with named(self.tb_dir):
                 self.tb.close()
+
+
+def quiet_tensorboard_thread() -> None:
+    """TensorBoard writes events in a thread of its own. When a write fails there (disk full, the
+    folder gone) the thread dies with a traceback on stderr, and the error comes back in this thread
+    at the next write, where it is reported in one line: so the thread's own traceback is dropped."""
+    previous = threading.excepthook
+    if getattr(previous, "drlab_quiet", False):
+        return
+
+    def hook(args):
+        if not (type(args.thread).__name__ == "_AsyncWriterThread" and issubclass(args.exc_type, OSError)):
+            previous(args)
+
+    hook.drlab_quiet = True
+    threading.excepthook = hook
 
 
 @contextmanager

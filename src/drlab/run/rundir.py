@@ -200,3 +200,11 @@ def remove_empty_dirs(dirs: list[Path]) -> None:
             path.rmdir()
         except OSError:
             return
+
+
+def remove_stale_temp_files(run_dir: Path) -> None:
+    """Temp files of atomic writes (``.NAME.*.tmp``) that a killed process left behind; only the
+    holder of the run directory's lock calls this."""
+    for folder in (run_dir, run_dir / CHECKPOINT.parent):
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from drlab.optim import crossings
 from drlab.run.checkpoint import load_checkpoint, save_checkpoint, write_json
 from drlab.run.logger import Logger, progress_bar
 from drlab.run.rundir import (CHECKPOINT, CONFIG_FILE, LOCK_FILE, SUMMARY_FILE, RunLock, config_to_json, default_run_dir,
-                              load_run_config, remove_empty_dirs)
+                              load_run_config, remove_empty_dirs, remove_stale_temp_files)
 from drlab.run.signals import install_stop_signals, restore_signals
 
 FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
@@ -285,6 +285,7 @@ def resume(run_dir: Path) -> RunResult:
     run_dir = Path(run_dir)
     algo, cfg = load_run_config(run_dir)
     with RunLock(run_dir):
+        remove_stale_temp_files(run_dir)  # of a killed writer: ours to clean now that we hold the lock
         if (run_dir / SUMMARY_FILE).exists():
             raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
         checkpoint = load_checkpoint(run_dir / CHECKPOINT)
