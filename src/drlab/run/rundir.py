@@ -147,7 +147,7 @@ class RunLock:
             print(f"drlab: note: took over the lock of {run_dir} from {self._describe(previous)}, which is no longer "
                   "running", file=sys.stderr)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now().isoformat(timespec="seconds"),
-                  "command": " ".join(sys.argv)}
+                  "command": command_line()}
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
@@ -191,6 +191,13 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def command_line() -> str:
+    """This process's command as a user typed it (``drlab train ...``, also under ``python -m drlab.cli``)."""
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    words = ["drlab", *sys.argv[1:]] if program in ("drlab", "cli.py") else sys.argv
+    return " ".join(words)
 
 
 def remove_empty_dirs(dirs: list[Path]) -> None:
