@@ -309,3 +309,19 @@ def test_checkpoint_errors_name_the_file_and_the_reason(tmp_path):
     assert failure.value.errno == errno.ENOENT
     assert write_failure(failure.value) == f"cannot write {tmp_path}/no/such/dir/x.json: No such file or directory"
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    proc = subprocess.Popen([*DRLAB, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stdout.readline().strip() == "dqn"
+    proc.stdout.close()  # as `drlab list | head -1` does
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and stderr == "", stderr
+
+
+def test_an_update_with_no_new_transitions_is_not_a_divergence(tmp_path):
+    """Option-Critic with one env updating every step: an autoreset step leaves its actor nothing to
+    learn from; that is skipped, not a NaN loss."""
+    result = drlab("train", "option-critic", "CartPole-v1", "--num-envs", "1", "--update-interval", "1",
+                   "--learning-starts", "100", "--total-steps", "1500", "--run-dir", tmp_path / "r", *QUICK)
+    assert result.returncode == 0, result.stderr

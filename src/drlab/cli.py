@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -235,6 +236,21 @@ COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "record": 
             "resume": cmd_resume, "list": cmd_list}
 
 
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone; if so, quiet it for the exit."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        closed = any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stdout
+        return False
+    if closed:
+        sys.stdout = open(os.devnull, "w")  # nothing more can reach the reader, the exit's flush included
+    return closed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -252,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as err:
         print(f"drlab: error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
-    except BrokenPipeError:  # the reader of our output went away (`drlab list | head`): nothing to say
-        sys.stderr.close()
-        return 0
+    except BrokenPipeError as err:
+        if stdout_closed():  # the reader of our output went away (`drlab list | head`): nothing to say
+            return 0
+        print(f"drlab: error: a pipe to another process broke ({err.strerror}); an env process may have died",
+              file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"drlab: error: {write_failure(err)}", file=sys.stderr)
         return EXIT_WRITE_FAILED

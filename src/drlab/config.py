@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 import types
 import typing
@@ -169,6 +170,8 @@ def build_config(cls: type, env_id: str, values: dict[str, Any], complete: bool 
     for key, value in values.items():
         if isinstance(value, list):  # JSON/TOML give lists where the dataclass has tuples
             value = tuple(value)
+        if isinstance(value, os.PathLike):  # drlab.train(..., run_dir=Path(...))
+            value = os.fspath(value)
         if not fits(types_[key], value):
             raise DrlabError(f"setting '{key}' must be {describe(types_[key])} (got {value!r})")
         coerced[key] = value

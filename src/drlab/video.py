@@ -35,9 +35,10 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     try:
         encode(frames, tmp, fps)
         tmp.replace(out)
-    except OSError as err:
+    except OSError as err:  # imageio-ffmpeg raises a bare IOError when ffmpeg dies mid-stream
+        raise OSError(err.errno or errno.EIO, err.strerror or "the video encoder stopped", str(out)) from None
+    finally:
         tmp.unlink(missing_ok=True)
-        raise OSError(err.errno, err.strerror, str(out)) from None
     return {"return": episode.total, "length": episode.length, "frames": len(frames), "path": str(out)}
 
 

@@ -242,6 +242,8 @@ class Learner:
         for _ in range(self.cfg.critic_updates):
             loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng))
             metrics["critic_grad_norm"] = gradient_step(self.critic_opt, self.params, loss, self.cfg.max_grad_norm)
+        if not len(recent["obs"]):  # every step since the last update was an autoreset step
+            return metrics
         loss, actor_metrics = actor_loss(self.net, self.target_net, recent, self.cfg)
         actor_metrics["actor_grad_norm"] = gradient_step(self.actor_opt, self.params, loss, self.cfg.max_grad_norm)
         return {**metrics, **actor_metrics}

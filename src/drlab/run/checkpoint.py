@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
@@ -63,11 +62,34 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    # Serialised in memory first: torch.save straight into a file turns a full disk into an opaque
-    # RuntimeError from its zip writer; a plain write raises the OSError that says what happened.
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, **payload}, buffer)
-    atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
+    def write(f) -> None:
+        recorder = _WriteRecorder(f)
+        try:
+            torch.save({"format": FORMAT, **payload}, recorder)
+        except RuntimeError:
+            if recorder.error is not None:  # torch's zip writer turns a failed write into a RuntimeError
+                raise recorder.error from None
+            raise
+
+    atomic_write_bytes(path, write)
+
+
+class _WriteRecorder:
+    """A file that remembers the first OSError its writes raised (a full disk), so that it can be
+    reported as itself; streaming, so a large checkpoint is never held in memory twice."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -19,7 +19,7 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = []
-    for line in path.read_text().splitlines():
+    for line in read_lines(path):
         try:
             if json.loads(line)["step"] <= last_step:
                 kept.append(line)
@@ -95,11 +95,20 @@ def named(path: Path):
         raise OSError(err.errno, err.strerror or str(err), str(path)) from None
 
 
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError as err:
+        from drlab.errors import DrlabError
+
+        raise DrlabError(f"cannot read {path}: {err.strerror or err}") from None
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / METRICS_FILE
     records = []
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for line in read_lines(path):
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -63,22 +64,22 @@ class Run:
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
             self.agent = self.module.make_agent(cfg, obs_space, action_space, self.device)
             self.learner = self.module.Learner(cfg, self.agent, self.rng)
+            self.threshold = reward_threshold(cfg.env_id)
+            self.step = 0
+            self.train_seconds = 0.0
+            self.episodes = 0
+            self.recent_returns: deque[float] = deque(maxlen=100)
+            self.evals_done = 0
+            self.solved_during_training = False
+            self.interrupted = False
+            self.resumed = checkpoint is not None
+            self.saved_step: int | None = None  # the step of the newest checkpoint in the run directory
+            if checkpoint is not None:
+                self._restore(checkpoint)
+                self.saved_step = self.step
         except BaseException:
             self.envs.close()
             raise
-        self.threshold = reward_threshold(cfg.env_id)
-        self.step = 0
-        self.train_seconds = 0.0
-        self.episodes = 0
-        self.recent_returns: deque[float] = deque(maxlen=100)
-        self.evals_done = 0
-        self.solved_during_training = False
-        self.interrupted = False
-        self.resumed = checkpoint is not None
-        self.saved_step: int | None = None  # the step of the newest checkpoint in the run directory
-        if checkpoint is not None:
-            self._restore(checkpoint)
-            self.saved_step = self.step
         self.episode_stats = EpisodeStats(cfg.num_envs)
         self.last_metrics: dict = {}
         # Wall time of this session by part of the pipeline (loops that time themselves add to it).
@@ -198,7 +199,11 @@ class Run:
     def execute(self) -> RunResult:
         """Train (from scratch or the restored checkpoint), then evaluate and write summary.json."""
         cfg = self.cfg
-        self.logger = Logger(self.dir, resume_step=self.step if self.resumed else None)
+        try:
+            self.logger = Logger(self.dir, resume_step=self.step if self.resumed else None)
+        except BaseException:
+            self.envs.close()
+            raise
         self.pbar = progress_bar(cfg.total_steps, self.step, cfg.progress)
         self.pbar.set_description(f"{self.algo} {cfg.env_id} s{cfg.seed}")
         previous_handlers = install_stop_signals(self._stop_requested)
@@ -258,20 +263,26 @@ def train_config(algo: str, cfg) -> RunResult:
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(algo, cfg.env_id, cfg.seed)
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
     new_dirs = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
-    lock = None
+    lock = run = None
+    previous_handlers = interrupt_on_stop_signals()
     try:
-        lock = RunLock(run_dir)
-        if any(path.name != LOCK_FILE for path in run_dir.iterdir()):
-            raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
-        run = Run(algo, cfg, run_dir)
-        write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        remove_empty_dirs(new_dirs)
-        raise
-    with lock:
-        return run.execute()
+        try:
+            lock = RunLock(run_dir)
+            if any(path.name != LOCK_FILE for path in run_dir.iterdir()):
+                raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
+            run = Run(algo, cfg, run_dir)
+            write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
+        except BaseException:
+            if run is not None:
+                run.envs.close()
+            if lock is not None:
+                lock.release()
+            remove_empty_dirs(new_dirs)
+            raise
+        with lock:
+            return run.execute()
+    finally:
+        restore_signals(previous_handlers)
 
 
 def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEFAULT_PRESET) -> RunResult:
@@ -284,10 +295,21 @@ def resume(run_dir: Path) -> RunResult:
     """Continue a stopped run from checkpoints/latest.pt."""
     run_dir = Path(run_dir)
     algo, cfg = load_run_config(run_dir)
-    with RunLock(run_dir):
-        remove_stale_temp_files(run_dir)  # of a killed writer: ours to clean now that we hold the lock
-        if (run_dir / SUMMARY_FILE).exists():
-            raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
-        checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-        return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
+    previous_handlers = interrupt_on_stop_signals()
+    try:
+        with RunLock(run_dir):
+            remove_stale_temp_files(run_dir)  # of a killed writer: ours to clean now that we hold the lock
+            if (run_dir / SUMMARY_FILE).exists():
+                raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
+            checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+            return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
+    finally:
+        restore_signals(previous_handlers)
+
+
+def interrupt_on_stop_signals():
+    """Outside the training loop (building the run, the final evaluation) a stop signal interrupts at
+    once, as Ctrl-C does, so that the lock is released and SIGTERM also ends in exit status 130; the
+    loop installs its own, cooperative handler."""
+    return install_stop_signals(signal.default_int_handler)
 

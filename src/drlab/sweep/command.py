@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 
+from drlab.errors import EXIT_INTERRUPTED, EXIT_SWEEP_FAILED
 from drlab.run.checkpoint import write_json
 from drlab.run.signals import install_stop_signals, restore_signals
 from drlab.sweep.backend import SweepInterrupted, backends
@@ -45,7 +46,7 @@ def execute(sweep: Sweep, backend=None, echo=print) -> int:
         counts = {s: sum(p.status == s for p in sweep.points) for s in ("ok", "interrupted", "cancelled")}
         print(f"drlab: sweep interrupted: {counts['ok']} of {total} runs finished, {counts['interrupted']} stopped "
               f"with a checkpoint, {counts['cancelled']} cancelled; results so far in {sweep.out}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         restore_signals(previous_handlers)
 
@@ -59,7 +60,7 @@ def execute(sweep: Sweep, backend=None, echo=print) -> int:
     failures = [p for p in sweep.points if p.status != "ok"]
     for p in failures:
         print(f"drlab: error: run {p.name} {p.status}: {p.error}", file=sys.stderr)
-    return 1 if failures else 0
+    return EXIT_SWEEP_FAILED if failures else 0
 
 
 def _count(n: int, word: str) -> str:

@@ -92,6 +92,9 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
     except KeyboardInterrupt:
         _stop(executor, futures, outcomes)
         raise SweepInterrupted(outcomes) from None
+    except BaseException:  # e.g. sweep.json could not be written: stop the points rather than wait for them
+        _stop(executor, futures, outcomes)
+        raise
     executor.shutdown(wait=True)
     return outcomes
 
