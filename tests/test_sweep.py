@@ -13,7 +13,8 @@ from drlab.cli import main
 from drlab.errors import DrlabError
 from drlab.sweep.command import execute
 from drlab.sweep.grid import plan_sweep, point_name
-from drlab.sweep.values import field_types, format_value, parse_seeds, parse_set, parse_value
+from drlab.config import field_types
+from drlab.sweep.values import format_value, parse_seeds, parse_set, parse_value
 
 TINY = ["--set", "total_steps=300", "--set", "learning-starts=100", "--set", "eval_interval=0",
         "--set", "final_eval_episodes=2", "--set", "log_interval=100"]

@@ -165,7 +165,7 @@ def build_config(cls: type, env_id: str, values: dict[str, Any], complete: bool 
     missing = sorted(set(fields) - set(values) - {"env_id"}) if complete else []
     if missing:
         raise DrlabError(f"missing setting(s): {', '.join(missing)}")
-    types_ = typing.get_type_hints(cls)
+    types_ = field_types(cls)
     coerced = {}
     for key, value in values.items():
         if isinstance(value, list):  # JSON/TOML give lists where the dataclass has tuples
@@ -177,6 +177,12 @@ def build_config(cls: type, env_id: str, values: dict[str, Any], complete: bool 
         coerced[key] = value
     coerced["env_id"] = env_id
     return cls(**coerced)
+
+
+def field_types(config_cls: type) -> dict[str, Any]:
+    """{field name: resolved type} of a config dataclass (Annotated stripped)."""
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
 def fits(tp: Any, value: Any) -> bool:

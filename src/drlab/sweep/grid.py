@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from drlab.errors import DrlabError
-from drlab.sweep.values import field_types, format_value, parse_seeds, parse_set, parse_value
+from drlab.config import field_types
+from drlab.sweep.values import format_value, parse_seeds, parse_set, parse_value
 
 SWEEP_FILE = "sweep.json"
 TABLE_FILE = "summary.md"

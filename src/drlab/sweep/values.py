@@ -11,7 +11,6 @@ work for underscores (``--set batch-size=32``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import types
 import typing
@@ -45,12 +44,6 @@ def parse_seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise DrlabError(f"--seeds {text!r}: a seed is repeated")
     return seeds
-
-
-def field_types(config_cls: type) -> dict[str, Any]:
-    """{field name: resolved type} of a config dataclass (Annotated stripped)."""
-    hints = typing.get_type_hints(config_cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
 def parse_value(name: str, tp: Any, text: str) -> Any:
