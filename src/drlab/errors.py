@@ -5,6 +5,10 @@ diverged (:class:`Diverged`); 4 a file could not be written (an ``OSError``: dis
 permission, read-only filesystem, a vanished directory); 130 interrupted (Ctrl-C, SIGTERM).
 """
 
+import errno
+import os
+from contextlib import contextmanager
+
 EXIT_SWEEP_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -21,9 +25,17 @@ class Diverged(Exception):
     which step, and what was kept."""
 
 
+@contextmanager
+def writing(path, default_reason: str = "the write failed"):
+    """Re-raise an OSError from writing ``path`` as one that names ``path`` (a plain ``write`` or
+    ``fsync`` error names no file) and always has an errno and a reason."""
+    try:
+        yield
+    except OSError as err:
+        raise OSError(err.errno or errno.EIO, err.strerror or default_reason, os.fspath(path)) from None
+
+
 def write_failure(err: OSError) -> str:
     """One line for a failed write: the file and the operating system's reason."""
-    import os
-
     reason = err.strerror or str(err)
     return f"cannot write {os.fsdecode(err.filename)}: {reason}" if err.filename else f"a write failed: {reason}"

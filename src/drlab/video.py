@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from drlab.envs import make_env
+from drlab.errors import writing
 from drlab.evaluate import play_episode
 
 
@@ -32,11 +33,10 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.mp4")
-    try:
-        encode(frames, tmp, fps)
-        tmp.replace(out)
-    except OSError as err:  # imageio-ffmpeg raises a bare IOError when ffmpeg dies mid-stream
-        raise OSError(err.errno or errno.EIO, err.strerror or "the video encoder stopped", str(out)) from None
+    try:  # imageio-ffmpeg raises a bare IOError when ffmpeg dies mid-stream
+        with writing(out, "the video encoder stopped"):
+            encode(frames, tmp, fps)
+            tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return {"return": episode.total, "length": episode.length, "frames": len(frames), "path": str(out)}

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from drlab.errors import DrlabError
+from drlab.errors import DrlabError, writing
 
 FORMAT = "drlab-checkpoint-1"
 
@@ -24,15 +24,13 @@ def atomic_write_bytes(path: Path, write) -> None:
     path = Path(path)
     tmp = None
     try:  # the folder must exist: a run directory that vanished is a failure, not made anew here
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+        with writing(path):
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
         raise

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
+
+from drlab.errors import writing
 
 METRICS_FILE = "metrics.jsonl"
 TB_DIR = "tb"
@@ -43,28 +44,28 @@ class Logger:
         self.path, self.tb_dir = run_dir / METRICS_FILE, run_dir / TB_DIR
         if resume_step is not None:
             truncate_metrics(self.path, resume_step)
-        with named(self.path):
+        with writing(self.path):
             self.file = open(self.path, "a", buffering=1)
-        with named(self.tb_dir):
+        with writing(self.tb_dir):
             self.tb = SummaryWriter(log_dir=str(self.tb_dir), purge_step=resume_step)
 
     def log(self, step: int, time_s: float, metrics: dict[str, float]) -> None:
         clean = {k: float(v) for k, v in metrics.items()}
         record = {"step": int(step), "time_s": round(time_s, 3)}
         record.update({k: (v if math.isfinite(v) else None) for k, v in clean.items()})
-        with named(self.path):
+        with writing(self.path):
             self.file.write(json.dumps(record) + "\n")
-        with named(self.tb_dir):
+        with writing(self.tb_dir):
             for key, value in clean.items():
                 self.tb.add_scalar(key, value, step)
 
     def close(self) -> None:
         """Close both files, even when the first fails; raise the first failure."""
         try:
-            with named(self.path):
+            with writing(self.path):
                 self.file.close()
         finally:
-            with named(self.tb_dir):
+            with writing(self.tb_dir):
                 self.tb.close()
 
 
@@ -82,17 +83,6 @@ def quiet_tensorboard_thread() -> None:
 
     hook.drlab_quiet = True
     threading.excepthook = hook
-
-
-@contextmanager
-def named(path: Path):
-    """Re-raise an OSError that does not say which file it was about with ``path`` as its file."""
-    try:
-        yield
-    except OSError as err:
-        if err.filename:
-            raise
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
 
 
 def read_lines(path: Path) -> list[str]:

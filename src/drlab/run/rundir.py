@@ -14,7 +14,7 @@ from pathlib import Path
 
 from drlab.algos import get_algo
 from drlab.config import build_config, pick_device
-from drlab.errors import DrlabError
+from drlab.errors import DrlabError, writing
 from drlab.run.checkpoint import load_checkpoint, read_json
 
 CONFIG_FILE = "config.json"
@@ -149,11 +149,12 @@ class RunLock:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now().isoformat(timespec="seconds"),
                   "command": command_line()}
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
-        except OSError as err:
+            with writing(self.path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        except OSError:
             self.release()
-            raise OSError(err.errno, err.strerror, str(self.path)) from None
+            raise
 
     def _holder(self) -> str:
         try:
