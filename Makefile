@@ -6,7 +6,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.drlab-installed
 
-.PHONY: install train test bench bench-pixels clean
+.PHONY: install train test bench bench-pixels bench-dqn-pixels clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ bench: $(STAMP)
 bench-pixels: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/pixels.py
+
+bench-dqn-pixels: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/dqn_pixels.py
 
 clean:
 	rm -rf $(VENV) runs

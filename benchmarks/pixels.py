@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
-# The environment as the user started us, before any drlab import sets its defaults (GOMP_SPINCOUNT):
-# each measurement's process starts from it, so SB3 runs as it would without drlab around.
-USER_ENVIRONMENT = dict(os.environ)
+from _common import RESULTS, run_measurement  # before any drlab import: it keeps the user's environment
 
 
 def drlab_sps(env_id: str, steps: int, num_envs: int, n_steps: int, bf16: bool) -> float:
@@ -74,28 +69,14 @@ def measure(name: str, args) -> float:
     return drlab_sps(args.env, args.steps, args.num_envs, args.n_steps, bf16=(name == "drlab"))
 
 
-def cpu_steal_ticks() -> tuple[int, int]:
-    """(steal, total) CPU ticks so far from /proc/stat ((0, 0) where there is none): on a shared
-    virtual machine the host takes cores away at times, and a measurement taken then is not one."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = [int(x) for x in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
-
-
 def measure_in_subprocess(name: str, args) -> tuple[float, float]:
     """Each measurement in a fresh Python process: no thread pools or caches shared between the two
     libraries or carried over from the previous measurement. Returns (SPS, fraction of CPU time
     the host stole meanwhile)."""
     command = [sys.executable, __file__, "--measure", name, "--env", args.env, "--steps", str(args.steps),
                "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps)]
-    steal_before, total_before = cpu_steal_ticks()
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=USER_ENVIRONMENT).stdout
-    steal_after, total_after = cpu_steal_ticks()
-    stolen = (steal_after - steal_before) / max(1, total_after - total_before)
-    return float(out.strip().splitlines()[-1]), stolen
+    last_line, stolen = run_measurement(command)
+    return float(last_line), stolen
 
 
 def env_sps(kind: str, env_id: str, num_envs: int, vector_steps: int) -> float:

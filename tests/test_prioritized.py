@@ -86,14 +86,14 @@ def test_symlog_softmax_sort_makes_new_transitions_evict_the_lowest_priorities()
     td = np.array([5.0, 0.2, 3.0, 4.0, 0.1, 9.0])
     buf.update_priorities(np.arange(n), td)
     buf.sort()
-    assert list(buf.obs[:, 0]) == [4, 1, 2, 3, 0, 5]
+    assert list(buf.observations.obs[:, 0]) == [4, 1, 2, 3, 0, 5]
     assert list(buf.priorities) == sorted(td)
     new = np.array([[100.0], [101.0]], np.float32)
     buf.add(new, np.zeros(2, np.int64), np.zeros(2, np.float32), new, np.zeros(2, np.float32), np.ones(2))
-    remaining = set(buf.obs[:, 0].tolist())
+    remaining = set(buf.observations.obs[:, 0].tolist())
     assert remaining == {100.0, 101.0, 2.0, 3.0, 0.0, 5.0}  # obs 4 and 1 were evicted
     # Rows stay intact through the sort: next_obs moved with obs.
-    np.testing.assert_array_equal(buf.obs, buf.next_obs)
+    np.testing.assert_array_equal(buf.observations.obs, buf.observations.next_obs)
 
 
 def test_symlog_softmax_sorts_itself_every_sort_interval_additions():

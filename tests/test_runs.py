@@ -146,7 +146,7 @@ def test_resume_continues_with_the_saved_state(tmp_path):
     for key, tensor in ckpt["learner"]["agent"].items():
         assert torch.equal(state["agent"][key], tensor)
     assert state["buffer"]["size"] == ckpt["learner"]["buffer"]["size"]
-    np.testing.assert_array_equal(state["buffer"]["obs"].numpy(), ckpt["learner"]["buffer"]["obs"].numpy())
+    np.testing.assert_array_equal(state["buffer"]["observations"]["obs"].numpy(), ckpt["learner"]["buffer"]["observations"]["obs"].numpy())
     assert run.rng.bit_generator.state == ckpt["rng"]["numpy"]
     run.envs.close()
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
-from drlab.buffers.replay import Batch, ReplayBuffer
+from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
 from drlab.nets import NatureCNN, mlp, obs_tensor, orthogonal_init
@@ -89,6 +89,9 @@ class Config(RunConfig):
     """symlog-softmax: transitions added between sorts of the buffer by priority."""
     bf16: bool = False
     """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
+    save_replay: SaveReplay = "auto"
+    """Keep the replay in checkpoints (auto: for vector observations, not for frames; a resumed run
+    without it refills the replay before updating again)."""
 
     def validate(self) -> None:
         super().validate()
@@ -192,13 +195,17 @@ class Learner:
         self.optimizer = adam(self.params, cfg.lr)
         # Online: room for what one vector step can emit (an episode end flushes up to n_step).
         capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
-        args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)  # frames stay uint8
+        frames = is_image_space(agent.obs_space)  # stacked frames: each frame stored once
+        args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)
+        kwargs = dict(frames=frames, num_envs=cfg.num_envs, n_step=cfg.n_step)
         if cfg.replay == "per":
-            self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps)
+            self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps, **kwargs)
         elif cfg.replay == "symlog-softmax":
-            self.buffer = SymlogSoftmaxReplayBuffer(*args, sort_interval=cfg.sort_interval)
+            self.buffer = SymlogSoftmaxReplayBuffer(*args, sort_interval=cfg.sort_interval, **kwargs)
         else:
-            self.buffer = ReplayBuffer(*args)
+            self.buffer = ReplayBuffer(*args, **kwargs)
+        self.save_replay = saves_replay(cfg.save_replay, frames)
+        self.refill = 0  # transitions the replay must hold before updates (after a resume without it)
 
     def update(self, batch: Batch) -> dict:
         loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg)
@@ -211,14 +218,22 @@ class Learner:
             polyak_update(self.target_net, self.q_net, self.cfg.tau)
 
     def state_dict(self) -> dict:
-        return {"agent": self.agent.state_dict(), "target": self.target_net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict()}
+        state = {"agent": self.agent.state_dict(), "target": self.target_net.state_dict(),
+                 "optimizer": self.optimizer.state_dict()}
+        if self.save_replay:
+            state["buffer"] = self.buffer.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> str:
+        """Restore; returns a line saying what became of the replay."""
         self.agent.load_state_dict(state["agent"])
         self.target_net.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+        else:
+            self.refill = min(self.cfg.learning_starts, self.buffer.capacity)
+        return replay_note(self.buffer, "buffer" in state, self.refill)
 
 
 # ---- the training loop ------------------------------------------------------------------------
@@ -226,7 +241,8 @@ class Learner:
 def train_loop(run, learner: Learner) -> None:
     cfg, buffer, rng = run.cfg, learner.buffer, learner.rng
     obs = run.reset_envs()
-    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, obs.shape[1:], obs.dtype)
+    stored_obs = buffer.observe(obs)  # what the replay stores for obs (for frames: a handle)
+    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, stored_obs.shape[1:], stored_obs.dtype)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     clock, seconds = time.perf_counter, run.seconds
     while run.running():
@@ -242,14 +258,15 @@ def train_loop(run, learner: Learner) -> None:
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)
 
-        slots = buffer.add(*window.push(obs, actions, rewards, next_obs, terminated, done, valid))
+        stored_next_obs = buffer.observe(next_obs)
+        slots = buffer.add(*window.push(stored_obs, actions, rewards, stored_next_obs, terminated, done, valid))
 
         before, after = run.step, run.step + cfg.num_envs
         metrics = {}
         if after > cfg.learning_starts and cfg.replay == "online":
             if len(slots):  # the transitions just collected, nothing older
                 metrics = learner.update(buffer.gather(slots))
-        elif after > cfg.learning_starts and len(buffer) >= cfg.batch_size:
+        elif after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
             beta = cfg.per_beta + (1.0 - cfg.per_beta) * min(1.0, after / cfg.total_steps)
             for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
                 metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta))
@@ -257,5 +274,5 @@ def train_loop(run, learner: Learner) -> None:
             learner.update_target()
         seconds["learn"] += clock() - stepped  # buffer and updates
 
-        obs, prev_done = next_obs, done
+        obs, stored_obs, prev_done = next_obs, stored_next_obs, done
         run.end_step(cfg.num_envs, {**metrics, "epsilon": epsilon})

@@ -19,8 +19,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     the largest weight any stored transition could get, (N min_k P(k))^-beta, so they are <= 1.
     """
 
-    def __init__(self, capacity, obs_shape, obs_dtype, device, alpha: float = 0.6, eps: float = 1e-6):
-        super().__init__(capacity, obs_shape, obs_dtype, device)
+    def __init__(self, *args, alpha: float = 0.6, eps: float = 1e-6, **kwargs):
+        super().__init__(*args, **kwargs)
         self.alpha, self.eps = float(alpha), float(eps)
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
@@ -68,8 +68,8 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
     over the whole buffer for every batch.
     """
 
-    def __init__(self, capacity, obs_shape, obs_dtype, device, sort_interval: int = 1000):
-        super().__init__(capacity, obs_shape, obs_dtype, device)
+    def __init__(self, *args, sort_interval: int = 1000, **kwargs):
+        super().__init__(*args, **kwargs)
         self.priorities = np.zeros(self.capacity, dtype=np.float64)
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
@@ -102,9 +102,8 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
     def sort(self) -> None:
         """Order the stored transitions by priority, lowest first; when full, overwrite from slot 0."""
         order = np.argsort(self.priorities[: self.size], kind="stable")
-        for name in (*self.ARRAYS, "priorities"):
-            array = getattr(self, name)
-            array[: self.size] = array[order]
+        self.reorder(order)
+        self.priorities[: self.size] = self.priorities[order]
         self._set(np.arange(self.size), self.priorities[: self.size])
         if self.size == self.capacity:
             self.pos = 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+
+from drlab.buffers.observations import DenseObservations, FrameObservations
 
 
 @dataclass
@@ -22,19 +25,44 @@ class Batch:
     indices: np.ndarray
 
 
+SaveReplay = Literal["auto", "true", "false"]
+
+
+def saves_replay(setting: SaveReplay, frames: bool) -> bool:
+    """Whether checkpoints hold the replay: ``auto`` saves it for vector observations (small) and not
+    for frames, where even stored once 100k transitions are ~0.7 GB in every checkpoint."""
+    return setting == "true" or (setting == "auto" and not frames)
+
+
+def replay_note(buffer: "ReplayBuffer", restored: bool, refill: int) -> str:
+    """The line a resumed run prints about its replay."""
+    if restored:
+        return f"restored the replay from the checkpoint ({len(buffer):,} transitions)"
+    return (f"the checkpoint holds no replay (save_replay false): it refills from empty, "
+            f"and updates wait for {refill:,} transitions")
+
+
 class ReplayBuffer:
     """Transitions (s, a, r, s', terminated, discount) in fixed arrays; the oldest are overwritten first.
 
     ``terminated`` only: a truncated transition is stored as not terminated, so its target
     bootstraps from s' (the true last observation of the episode). ``discount`` is the factor on
     the bootstrap value: gamma for one-step transitions, gamma^m for m-step ones (NStepWindow).
+
+    Observations are kept by ``self.observations``: as they are, or with ``frames`` (stacked uint8
+    frames) each frame once (drlab.buffers.observations). Then what ``add`` takes as obs and
+    next_obs are the handles that ``observe`` returned for them; ``num_envs`` and ``n_step`` size
+    how long ``observe`` keeps recent handles alive for the n-step window.
     """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, device: torch.device):
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, device: torch.device,
+                 frames: bool = False, num_envs: int = 1, n_step: int = 1):
         self.capacity = int(capacity)
         self.device = device
-        self.obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros_like(self.obs)
+        if frames:
+            self.observations = FrameObservations(self.capacity, obs_shape, num_envs, keep=n_step + 1)
+        else:
+            self.observations = DenseObservations(self.capacity, obs_shape, obs_dtype)
         self.actions = np.zeros(self.capacity, dtype=np.int64)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
@@ -45,12 +73,15 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
+    def observe(self, obs: np.ndarray) -> np.ndarray:
+        """What ``add`` takes for a vector step's observations (see drlab.buffers.observations)."""
+        return self.observations.observe(obs)
+
     def add(self, obs, actions, rewards, next_obs, terminated, discounts) -> np.ndarray:
         """Store a batch of k transitions; returns the slots they went to."""
         k = len(actions)
         slots = (self.pos + np.arange(k)) % self.capacity
-        self.obs[slots] = obs
-        self.next_obs[slots] = next_obs
+        self.observations.write(slots, obs, next_obs)
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.terminated[slots] = terminated
@@ -73,11 +104,12 @@ class ReplayBuffer:
         def t(x):
             return torch.from_numpy(x).to(self.device, non_blocking=True)
 
+        obs, next_obs = self.observations.read(indices)
         return Batch(
-            obs=t(self.obs[indices]),
+            obs=t(obs),
             actions=t(self.actions[indices]),
             rewards=t(self.rewards[indices]),
-            next_obs=t(self.next_obs[indices]),
+            next_obs=t(next_obs),
             terminated=t(self.terminated[indices]),
             discounts=t(self.discounts[indices]),
             weights=t(weights.astype(np.float32)),
@@ -85,14 +117,27 @@ class ReplayBuffer:
         )
 
     # ---- checkpointing: plain tensors and ints, loadable with torch.load(weights_only=True) ----
-    ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated", "discounts")
+    ARRAYS = ("actions", "rewards", "terminated", "discounts")
+
+    def reorder(self, order: np.ndarray) -> None:
+        """Slot i now holds the transition slot order[i] held (the first len(order) slots)."""
+        self.observations.reorder(order)
+        for name in self.ARRAYS:
+            array = getattr(self, name)
+            array[: len(order)] = array[order]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the stored transitions' arrays."""
+        return self.observations.nbytes + sum(getattr(self, name).nbytes for name in self.ARRAYS)
 
     def state_dict(self) -> dict:
         state = {name: torch.from_numpy(getattr(self, name)[: self.size].copy()) for name in self.ARRAYS}
-        state.update(pos=self.pos, size=self.size)
+        state.update(observations=self.observations.state_dict(self.size), pos=self.pos, size=self.size)
         return state
 
     def load_state_dict(self, state: dict) -> None:
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for name in self.ARRAYS:
             getattr(self, name)[: self.size] = state[name].numpy()
+        self.observations.load_state_dict(state["observations"], self.size)

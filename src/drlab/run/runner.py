@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -183,7 +184,7 @@ class Run:
         if ckpt.get("algo") != self.algo:
             raise DrlabError(f"checkpoint is for {ckpt.get('algo')!r}, not {self.algo!r}")
         try:
-            self.learner.load_state_dict(ckpt["learner"])
+            note = self.learner.load_state_dict(ckpt["learner"])  # replay learners say what they restored
             self.step = int(ckpt["step"])
             self.train_seconds = float(ckpt["train_seconds"])
             self.episodes = int(ckpt["episodes"])
@@ -195,6 +196,8 @@ class Run:
             torch.set_rng_state(ckpt["rng"]["torch"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise DrlabError(f"checkpoint does not match this run's config ({err.__class__.__name__}: {err})"[:300]) from None
+        if note:
+            print(f"resuming at step {self.step:,}: {note}", file=sys.stderr)
 
     def execute(self) -> RunResult:
         """Train (from scratch or the restored checkpoint), then evaluate and write summary.json."""

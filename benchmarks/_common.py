@@ -1,0 +1,41 @@
+"""What the side-by-side benchmarks against Stable-Baselines3 (pixels.py, dqn_pixels.py) share: the
+results folder, the user's environment and one measurement in a fresh process with the CPU steal
+around it. Import this before anything imports drlab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+# The environment as the user started us, before any drlab import sets its defaults (GOMP_SPINCOUNT):
+# each measurement's process starts from it, so SB3 runs as it would without drlab around.
+USER_ENVIRONMENT = dict(os.environ)
+
+
+def cpu_steal_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks so far from /proc/stat ((0, 0) where there is none): on a shared
+    virtual machine the host takes cores away at times, and a measurement taken then is not one."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def run_measurement(command: list[str]) -> tuple[str, float]:
+    """Run one measurement in a fresh Python process started from the user's environment: no thread
+    pools or caches shared between the two libraries or carried over from the previous measurement.
+    Returns (the last line it printed, fraction of CPU time the host stole meanwhile); a failed
+    measurement ends the benchmark with the end of its stderr."""
+    steal_before, total_before = cpu_steal_ticks()
+    done = subprocess.run(command, capture_output=True, text=True, env=USER_ENVIRONMENT)
+    steal_after, total_after = cpu_steal_ticks()
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-20:])
+        sys.exit(f"measurement failed (exit status {done.returncode}): {' '.join(command[1:])}\n{tail}")
+    stolen = (steal_after - steal_before) / max(1, total_after - total_before)
+    return done.stdout.strip().splitlines()[-1], stolen
