@@ -193,7 +193,8 @@ def cmd_plot_options(argv: list[str]) -> int:
     from drlab.plots.options import plot_options
 
     p = OneLineParser(prog="drlab plot options",
-                      description="Q_Omega and termination maps per option, and the options over one greedy episode.")
+                      description="Q_Omega and termination maps per option (vectors) or the screens where each "
+                                  "option starts and ends (frames), and the options over one greedy episode.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/options)")
     p.add_argument("--dims", type=int, nargs=2, default=None, metavar=("I", "J"),
@@ -203,7 +204,8 @@ def cmd_plot_options(argv: list[str]) -> int:
     args = p.parse_args(argv)
     usage = plot_options(args.run_dir, args.out or args.run_dir / "options", args.dims, args.seed)
     shares = ", ".join(f"option {w}: {share:.0%}" for w, share in enumerate(usage["option_share"]))
-    print(f"wrote {usage['maps']} and {usage['timeline']}; greedy episode: return {usage['episode_return']:.1f}, "
+    pictures = f"{usage['maps']} and {usage['timeline']}" if usage["maps"] else f"{usage['timeline']} and {usage['frames']}"
+    print(f"wrote {pictures}; greedy episode: return {usage['episode_return']:.1f}, "
           f"{usage['episode_steps']} steps, {usage['switches']} switches; active share {shares}")
     return 0
 

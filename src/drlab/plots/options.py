@@ -1,9 +1,18 @@
 """Pictures of what an Option-Critic agent learned (`drlab plot options RUN --out DIR`).
 
+On vector observations:
 * option_maps.png: for each option, Q_Omega(s, w) and beta_w(s) over a grid of two observation
   dimensions, the other dimensions held at fixed values (0 unless given);
-* option_timeline.png: the active option over one greedy episode, above the observation traces;
-* options.json: the share of that episode's steps each option was active, and the switches.
+* option_timeline.png: the active option over one greedy episode, above the observation traces.
+
+On frames (Atari, VizDoom), where no two observation dimensions make a map:
+* option_timeline.png: the active option over one greedy episode, above the termination
+  probability beta_w(s_t) of the option in force on arriving in s_t (the greedy agent ends it
+  where that is >= 0.5);
+* option_frames.png: for each option, the screens where it took over and where it ended, for up
+  to six of its spells in that episode.
+
+Both write options.json: the share of that episode's steps each option was active, and the switches.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ import numpy as np
 import torch
 
 from drlab.errors import DrlabError
+from drlab.nets import NatureCNN, obs_tensor
+
+MAX_SPELLS_SHOWN = 6  # per option, in option_frames.png
 
 # Env id -> (dimension indices, their names, their plotted ranges).
 DEFAULT_DIMS = {
@@ -54,6 +66,10 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     if agent.algo != "option-critic":
         raise DrlabError(f"{run_dir} is a {agent.algo} run; option pictures need an option-critic run")
     env_id, net = agent.config.env_id, agent.net
+    if isinstance(net.body, NatureCNN):
+        if dims is not None:
+            raise DrlabError("--dims picks two observation dimensions of a vector env; this run sees frames")
+        return plot_pixel_options(agent, Path(out_dir), seed)
     obs_dim = net.body[0].in_features
     names = OBS_NAMES.get(env_id, tuple(f"obs[{i}]" for i in range(obs_dim)))
     default_dims, default_labels, default_ranges = DEFAULT_DIMS.get(env_id, ((0, 1), None, ((-1.0, 1.0), (-1.0, 1.0))))
@@ -130,6 +146,104 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         "option_share": [float(np.mean(options == w)) for w in range(num_options)],
         "switches": int(np.sum(options[1:] != options[:-1])),
         "maps": str(maps), "timeline": str(timeline),
+    }
+    (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
+    return usage
+
+
+def spells(options: np.ndarray) -> list[tuple[int, int, int]]:
+    """(option, first step, last step) of each run of one option in ``options``."""
+    bounds = np.flatnonzero(np.diff(options)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(options)] - 1
+    return [(int(options[a]), int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def arrival_terminations(net, observations: np.ndarray, options: np.ndarray, batch: int = 256) -> np.ndarray:
+    """beta_{w_{t-1}}(s_t): the termination probability, in s_t, of the option active before it
+    (NaN at the first step, where an option is chosen afresh)."""
+    betas = []
+    with torch.no_grad():
+        for i in range(0, len(observations), batch):
+            betas.append(net(obs_tensor(observations[i: i + batch], torch.device("cpu")))[1].float().numpy())
+    beta = np.concatenate(betas)
+    out = np.full(len(options), np.nan)
+    out[1:] = beta[np.arange(1, len(options)), options[:-1]]
+    return out
+
+
+def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from drlab.envs import make_env
+    from drlab.evaluate import play_episode
+
+    env_id, net = agent.config.env_id, agent.net
+    num_options = net.num_options
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = make_env(env_id, render_mode="rgb_array")
+    try:
+        episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000, render=True)  # screens: ~0.2 MB each
+    finally:
+        env.close()
+    options = np.array(episode.options)
+    beta = arrival_terminations(net, np.array(episode.observations), options)
+    steps = np.arange(len(options))
+    colors = [plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10] for w in range(num_options)]
+
+    fig, (ax_opt, ax_beta) = plt.subplots(2, 1, figsize=(10, 4.5), dpi=110, sharex=True,
+                                          gridspec_kw={"height_ratios": [1, 2]})
+    ax_opt.imshow(options[None, :], aspect="auto", cmap=ListedColormap(colors), vmin=-0.5, vmax=num_options - 0.5,
+                  extent=(-0.5, len(options) - 0.5, 0, 1), interpolation="nearest")
+    ax_opt.legend(handles=[Patch(color=colors[w], label=f"option {w}") for w in range(num_options)],
+                  loc="upper right", fontsize=8, ncol=num_options)
+    ax_opt.set_yticks([])
+    ax_opt.set_title(f"{env_id}: active option over one greedy episode (return {episode.total:.1f}, "
+                     f"{len(steps)} steps)", fontsize=10)
+    ax_beta.plot(steps, beta, color="black", linewidth=0.8)
+    ax_beta.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax_beta.set_ylim(-0.02, 1.02)
+    ax_beta.set_xlabel("step")
+    ax_beta.set_ylabel("termination probability\nof the option in force")
+    ax_beta.grid(alpha=0.3)
+    fig.tight_layout()
+    timeline = out_dir / "option_timeline.png"
+    fig.savefig(timeline)
+    plt.close(fig)
+
+    # Screens where each option took over (top row) and where it ended (bottom row); episode.frames[t]
+    # is the screen the agent saw at step t, so a spell's end is the last screen it acted on.
+    runs = spells(options)
+    fig, axes = plt.subplots(2 * num_options, MAX_SPELLS_SHOWN, dpi=90, squeeze=False,
+                             figsize=(1.9 * MAX_SPELLS_SHOWN, 2.0 * 2 * num_options))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for w in range(num_options):
+        mine = [r for r in runs if r[0] == w]
+        shown = [mine[i] for i in np.linspace(0, len(mine) - 1, min(len(mine), MAX_SPELLS_SHOWN)).astype(int)] if mine else []
+        axes[2 * w, 0].set_title(f"option {w}: {len(mine)} spells, {np.mean(options == w):.0%} of steps"
+                                 + ("" if mine else " (never active)"), loc="left", fontsize=9, color=colors[w])
+        for col, (_, first, last) in enumerate(shown):
+            for row, step, word in ((2 * w, first, "starts"), (2 * w + 1, last, "ends")):
+                ax = axes[row, col]
+                ax.imshow(episode.frames[step])
+                ax.text(0.02, 0.98, f"{word} @ {step}", transform=ax.transAxes, va="top", fontsize=7,
+                        color="white", bbox=dict(facecolor=colors[w], alpha=0.8, pad=1, linewidth=0))
+    fig.tight_layout()
+    frames_png = out_dir / "option_frames.png"
+    fig.savefig(frames_png)
+    plt.close(fig)
+
+    durations = [last - first + 1 for _, first, last in runs]
+    usage = {
+        "episode_return": episode.total, "episode_steps": int(len(options)),
+        "option_share": [float(np.mean(options == w)) for w in range(num_options)],
+        "switches": int(np.sum(options[1:] != options[:-1])), "mean_spell_steps": float(np.mean(durations)),
+        "maps": None, "frames": str(frames_png), "timeline": str(timeline),
     }
     (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
     return usage
