@@ -148,3 +148,37 @@ def test_short_run_pictures_and_video(tmp_path):
     assert sum(usage["option_share"]) == pytest.approx(1.0)
     assert main(["record", str(run.dir), "--out", str(tmp_path / "v.mp4")]) == 0
     assert (tmp_path / "v.mp4").stat().st_size > 1_000
+
+
+def test_recent_batch_one_pass_equals_obs_and_next_obs_stacked():
+    """The actor's single pass over T + 1 rows per env gives the same loss as s and s' stacked,
+    across episode ends and autoreset steps (a step's next_obs is the next step's obs)."""
+    from drlab.envs import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", 3, seed=0)
+    rng = np.random.default_rng(0)
+    obs, _ = envs.reset(seed=0)
+    prev_done = np.zeros(3, dtype=bool)
+    recent, stacked = [], []
+    for _ in range(40):  # with random actions, CartPole episodes end within 40 steps
+        options, actions = rng.integers(0, 2, 3), rng.integers(0, 2, 3)
+        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+        done, valid = terminated | truncated, ~prev_done
+        recent.append((obs.copy(), options, actions, rewards, terminated, done, valid))
+        stacked.append((obs[valid], options[valid], actions[valid], rewards[valid], next_obs[valid],
+                        terminated[valid], done[valid]))
+        obs, prev_done = next_obs, done
+    envs.close()
+    assert any(step[5].any() for step in recent)  # episode ends (and so autoreset steps) happened
+    one_pass = oc.recent_batch(recent, obs, torch.device("cpu"))
+    names = ("obs", "options", "actions", "rewards", "next_obs", "terminated", "done")
+    two_stacks = {name: torch.as_tensor(np.concatenate(column)) for name, column in zip(names, zip(*stacked))}
+    for name in ("rewards", "terminated", "done", "obs", "next_obs"):
+        two_stacks[name] = two_stacks[name].float()
+    torch.testing.assert_close(one_pass["next_obs"], two_stacks["next_obs"])
+    torch.testing.assert_close(one_pass["all_obs"][one_pass["rows"]], two_stacks["obs"])
+    cfg = oc.Config(num_options=2)
+    net = oc.OptionCriticNet(4, 2, 2, (8,))
+    loss_one, _ = oc.actor_loss(net, net, one_pass, cfg)
+    loss_two, _ = oc.actor_loss(net, net, two_stacks, cfg)
+    torch.testing.assert_close(loss_one, loss_two)

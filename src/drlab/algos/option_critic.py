@@ -212,11 +212,20 @@ def critic_loss(net, target_net, batch: Batch):
 
 def actor_loss(net, target_net, batch: dict, cfg: Config):
     """Intra-option policy gradient + entropy bonus + termination gradient on on-policy transitions.
-    Returns (loss, metrics)."""
-    obs, options, actions = batch["obs"], batch["options"], batch["actions"]
-    n = obs.shape[0]
-    q_both, beta_both, logits_both = net(torch.cat([obs, batch["next_obs"]]))  # s and s' in one pass
-    q, logits, q_next, beta_next = q_both[:n], logits_both[:n], q_both[n:].detach(), beta_both[n:]
+    Returns (loss, metrics).
+
+    s and s' go through the network in one pass: ``batch["all_obs"]`` with row indices ``rows`` (s)
+    and ``next_rows`` (s') where the batch has them (consecutive steps of a rollout, where each s' is
+    the next step's s: T + 1 rows per env instead of 2T), else obs and next_obs stacked."""
+    options, actions = batch["options"], batch["actions"]
+    if "all_obs" in batch:
+        every_obs, rows, next_rows = batch["all_obs"], batch["rows"], batch["next_rows"]
+    else:
+        every_obs = torch.cat([batch["obs"], batch["next_obs"]])
+        rows = torch.arange(len(options))
+        next_rows = rows + len(options)
+    q_all, beta_all, logits_all = net(every_obs)
+    q, logits, q_next, beta_next = q_all[rows], logits_all[rows], q_all[next_rows].detach(), beta_all[next_rows]
     with torch.no_grad():
         q_next_target, beta_next_target, _ = target_net(batch["next_obs"])
         target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_upon_arrival(
@@ -263,7 +272,7 @@ class Learner:
         for _ in range(self.cfg.critic_updates):
             loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng))
             metrics["critic_grad_norm"] = gradient_step(self.critic_opt, self.params, loss, self.cfg.max_grad_norm)
-        if not len(recent["obs"]):  # every step since the last update was an autoreset step
+        if not len(recent["options"]):  # every step since the last update was an autoreset step
             return metrics
         loss, actor_metrics = actor_loss(self.net, self.target_net, recent, self.cfg)
         actor_metrics["actor_grad_norm"] = gradient_step(self.actor_opt, self.params, loss, self.cfg.max_grad_norm)
@@ -345,13 +354,13 @@ def train_loop(run, learner: Learner) -> None:
         v = valid
         stored_next_obs = buffer.observe(next_obs)
         buffer.add(stored_obs[v], options[v], rewards[v], stored_next_obs[v], terminated[v], np.full(int(v.sum()), cfg.gamma))
-        recent.append((obs[v], options[v], actions[v], rewards[v], next_obs[v], terminated[v], done[v]))
+        recent.append((obs.copy(), options, actions, rewards, terminated, done, valid))
 
         before, after = run.step, run.step + cfg.num_envs
         metrics = {}
         if len(recent) >= cfg.update_interval:
             if after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
-                metrics = learner.update(recent_batch(recent, agent.device))
+                metrics = learner.update(recent_batch(recent, next_obs, agent.device))
                 metrics.update(stats.metrics(), epsilon=agent.epsilon)
             recent = []
         if crossings(before, after, cfg.target_update_interval):
@@ -361,11 +370,20 @@ def train_loop(run, learner: Learner) -> None:
         run.end_step(cfg.num_envs, metrics)
 
 
-def recent_batch(recent: list[tuple], device) -> dict:
-    names = ("obs", "options", "actions", "rewards", "next_obs", "terminated", "done")
-    arrays = [np.concatenate(column) for column in zip(*recent)]
-    out = {name: torch.from_numpy(np.asarray(a)).to(device) for name, a in zip(names, arrays)}
-    for name in ("rewards", "terminated", "done"):
-        out[name] = out[name].float()
-    out["obs"], out["next_obs"] = obs_tensor(arrays[0], device), obs_tensor(arrays[4], device)  # frames stay uint8
+def recent_batch(recent: list[tuple], last_next_obs: np.ndarray, device) -> dict:
+    """The on-policy transitions of ``recent`` (one tuple per vector step: obs, options, actions,
+    rewards, terminated, done, valid) as tensors for actor_loss. The observations go in once:
+    ``all_obs`` holds every step's obs and then the last step's next_obs, (T + 1) N rows, since a
+    step's next_obs is the next step's obs (under next-step autoreset too: the step after an
+    episode end starts from its last observation). ``rows`` index each real transition's s,
+    ``next_rows`` its s' (N rows later)."""
+    obs, options, actions, rewards, terminated, done, valid = (np.concatenate(column) for column in zip(*recent))
+    all_obs = np.concatenate([obs, last_next_obs])
+    rows = torch.from_numpy(np.flatnonzero(valid)).to(device)
+    out = {"all_obs": obs_tensor(all_obs, device), "rows": rows, "next_rows": rows + len(last_next_obs)}
+    out["next_obs"] = out["all_obs"][out["next_rows"]]  # for the target network
+    for name, array in (("options", options), ("actions", actions)):
+        out[name] = torch.from_numpy(array[valid]).to(device)
+    for name, array in (("rewards", rewards), ("terminated", terminated), ("done", done)):
+        out[name] = torch.from_numpy(array[valid]).to(device).float()
     return out
