@@ -224,13 +224,15 @@ def cmd_list(argv: list[str]) -> int:
     from drlab.config import list_presets
 
     OneLineParser(prog="drlab list", description="Algorithms, variants and presets.").parse_args(argv)
+    presets = {name: list_presets(name) for name in ALGORITHMS}
+    width = max(16, *(len(env_id) for found in presets.values() for env_id in found))
     for name in ALGORITHMS:
         module = get_algo(name)
         print(name)
         for variant, text in module.VARIANTS.items():
-            print(f"  variant {variant:<16} {text}")
-        for env_id, presets in list_presets(name).items():
-            print(f"  preset  {env_id:<16} {', '.join(presets)}")
+            print(f"  variant {variant:<{width}} {text}")
+        for env_id, names in presets[name].items():
+            print(f"  preset  {env_id:<{width}} {', '.join(names)}")
     return 0
 
 
