@@ -12,8 +12,8 @@ the env stepping stays on the CPU's cores (ale-py's C++ vector env).
 It writes benchmarks/results/gpu-a2c-spaceinvaders.{md,json} (or --out): reward_mean_100 at the end
 and along the way, wall time, steps per second, the final greedy evaluation, and the machine.
 The run directory (checkpoints every 500k steps, TensorBoard logs) stays under --run-dir; a run
-that stops early continues with `drlab resume RUN_DIR`, after which this script can be run with
---report-only RUN_DIR to write the results.
+that stops early continues with `drlab resume RUN_DIR`, after which
+`--report-only --run-dir RUN_DIR` writes the results.
 """
 
 from __future__ import annotations

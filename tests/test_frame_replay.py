@@ -154,5 +154,56 @@ def test_pool_grows_when_transitions_share_no_frames():
         if len(slots):
             buffer.update_priorities(slots, rng_for[id(buffer)].normal(size=len(slots)) * 5)
 
-    feed([naive, frames], num_envs=1, steps=300, n_step=8, seed=2, padding="zeros", after_add=prioritise)
+    feed([naive, frames], num_envs=1, steps=1500, n_step=8, seed=2, padding="zeros", after_add=prioritise)
     assert_same_batch(naive.gather(np.arange(30)), frames.gather(np.arange(30)))
+
+
+def test_pool_grows_and_then_frees_into_the_grown_part():
+    """Stacks that share no frames (8 per transition) outgrow the pool; once stacks shift again,
+    frames are freed, also slots of the grown part."""
+    naive, frames = pair(ReplayBuffer, 8, 1, 1)
+    initial = len(frames.observations.frames)
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 256, (1, STACK, H, W), dtype=np.uint8)
+    stored = [b.observe(stack) for b in (naive, frames)]
+    for step in range(120):
+        if step < 40:  # unrelated stacks: each enters the pool whole
+            new = rng.integers(0, 256, (1, STACK, H, W), dtype=np.uint8)
+        else:  # shifted stacks: one new frame each
+            new = np.concatenate([stack[:, 1:], rng.integers(0, 256, (1, 1, H, W), dtype=np.uint8)], axis=1)
+        for i, buffer in enumerate((naive, frames)):
+            stored_new = buffer.observe(new)
+            buffer.add(stored[i], np.zeros(1, np.int64), np.zeros(1), stored_new, np.zeros(1), np.full(1, 0.9))
+            stored[i] = stored_new
+        stack = new
+        assert_same_batch(naive.gather(np.arange(naive.size)), frames.gather(np.arange(frames.size)))
+    pool = frames.observations
+    assert len(pool.frames) > initial  # it grew
+    assert len(pool.free) == len(pool.frames) and pool.free_top == np.sum(pool.refs == 0)
+    assert pool.frames_in_use <= 8 + STACK + 2  # back to about one frame per transition
+
+
+def test_more_transitions_than_capacity_in_one_add_keeps_the_newest():
+    """16 envs ending 5-step windows at once emit up to 80 transitions into a buffer of 64."""
+    naive, frames = pair(ReplayBuffer, 6, 12, 5)
+    full_adds = []
+    feed([naive, frames], num_envs=12, steps=60, n_step=5, seed=4, padding="zeros",
+         after_add=lambda buffer, slots: full_adds.append(len(slots) == 6))
+    assert sum(full_adds) > 10  # most steps emit more than 6 transitions
+    assert_same_batch(naive.gather(np.arange(6)), frames.gather(np.arange(6)))
+    pool = frames.observations
+    used = np.concatenate([pool.obs, pool.next_obs]).ravel()
+    held = np.concatenate(list(pool.held)).ravel()
+    np.testing.assert_array_equal(pool.refs, np.bincount(np.concatenate([used, held]), minlength=len(pool.refs)))
+
+
+def test_checkpoint_of_whole_stacks_loads_into_the_frame_pool():
+    """Checkpoints written before the frame replay held obs and next_obs as stacks."""
+    naive, frames = pair(ReplayBuffer, 30, 2, 1)
+    feed([naive, frames], num_envs=2, steps=50, n_step=1, seed=6, padding="repeat")
+    state = naive.state_dict()
+    legacy = {k: v for k, v in state.items() if k != "observations"}
+    legacy.update(state["observations"])
+    restored = ReplayBuffer(30, (STACK, H, W), np.uint8, CPU, frames=True, num_envs=2)
+    restored.load_state_dict(legacy)
+    assert_same_batch(naive.gather(np.arange(30)), restored.gather(np.arange(30)))

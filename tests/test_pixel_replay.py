@@ -39,8 +39,8 @@ def test_dqn_pixel_checkpoint_and_resume_say_what_became_of_the_replay(tmp_path,
     result = drlab("resume", run_dir)
     assert result.returncode == 0, result.stderr
     if save_replay == "auto":
-        assert "the checkpoint holds no replay (save_replay false): it refills from empty, " \
-               "and updates wait for 40 transitions" in result.stderr
+        assert "the checkpoint holds no replay (save_replay auto: not for frames): it refills from empty, " \
+               "and updates wait until it holds 40 transitions" in result.stderr
     else:
         assert "restored the replay from the checkpoint (100 transitions)" in result.stderr
 

@@ -197,3 +197,26 @@ def test_same_seed_eval_is_reproducible(trained_run):
     a = evaluate(agent, "CartPole-v1", 6, seed=5)
     b = evaluate(agent, "CartPole-v1", 6, seed=5)
     assert a == b and a["episodes"] == 6
+
+
+@pytest.mark.parametrize("algo", ["dqn", "option-critic"])
+def test_runs_from_before_the_frame_replay_still_resume(tmp_path, algo):
+    """A config.json without the settings added since (save_replay; bf16 for Option-Critic) and a
+    checkpoint whose replay holds obs and next_obs at the top level, as drlab wrote them then."""
+    from drlab.run.runner import resume
+
+    run = drlab.train(algo, "CartPole-v1", total_steps=1_200, learning_starts=500, eval_interval=0,
+                      final_eval_episodes=0, progress=False, run_dir=str(tmp_path / "run"))
+    config = json.loads((run.dir / "config.json").read_text())
+    for name in ("save_replay", "bf16") if algo == "option-critic" else ("save_replay",):
+        del config[name]
+    (run.dir / "config.json").write_text(json.dumps(config))
+    path = run.dir / "checkpoints" / "latest.pt"
+    ckpt = load_checkpoint(path)
+    buffer = ckpt["learner"]["buffer"]
+    buffer.update(buffer.pop("observations"))
+    torch.save(ckpt, path)
+    (run.dir / "summary.json").unlink()
+    result = resume(run.dir)
+    assert result.summary["steps"] == 1_200
+    assert load_checkpoint(path)["learner"]["buffer"]["size"] == buffer["size"]

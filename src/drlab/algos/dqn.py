@@ -39,6 +39,11 @@ VARIANTS = {
 }
 
 
+# A config.json written before a setting existed gets the value that run had in effect (its
+# checkpoints hold the replay).
+ADDED_SETTINGS = {"save_replay": "true"}
+
+
 @dataclass
 class Config(RunConfig):
     replay: Literal["online", "uniform", "symlog-softmax", "per"] = "uniform"
@@ -231,9 +236,10 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
-        else:
+        elif self.cfg.replay != "online":  # online DQN learns from each new transition: nothing to refill
             self.refill = min(self.cfg.learning_starts, self.buffer.capacity)
-        return replay_note(self.buffer, "buffer" in state, self.refill)
+        wait = max(self.cfg.batch_size, self.refill) if self.cfg.replay != "online" else None
+        return replay_note(self.buffer, "buffer" in state, self.cfg.save_replay, wait)
 
 
 # ---- the training loop ------------------------------------------------------------------------

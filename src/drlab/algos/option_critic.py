@@ -40,6 +40,11 @@ VARIANTS = {
 }
 
 
+# A config.json written before a setting existed gets the value that run had in effect (vector
+# observations only, float32, checkpoints with the replay).
+ADDED_SETTINGS = {"bf16": False, "save_replay": "true"}
+
+
 @dataclass
 class Config(RunConfig):
     num_envs: int = 8
@@ -111,8 +116,8 @@ class OptionCriticNet(nn.Module):
 
     The body is an MLP for vectors, or for stacked frames the Nature CNN (Mnih et al. 2015), as in
     Bacon et al.'s Atari experiments: one conv body shared by Q_Omega, the terminations and the
-    intra-option policies, each a linear head on its 512 features (orthogonal init: sqrt 2 in the
-    body, 0.01 on the policy heads so that every option starts near uniform)."""
+    intra-option policies, each a linear head on its 512 features (orthogonal init: gain sqrt 2, and
+    0.01 on the policy heads so that every option's policy starts near uniform)."""
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, num_options: int, hidden: tuple[int, ...],
                  activation: str = "tanh", temperature: float = 1.0, bf16: bool = False):
@@ -296,9 +301,9 @@ class Learner:
         self.actor_opt.load_state_dict(state["actor_opt"])
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
-        else:
+        else:  # the actor waits too: its termination and policy advantages come from the critic
             self.refill = min(self.cfg.learning_starts, self.buffer.capacity)
-        return replay_note(self.buffer, "buffer" in state, self.refill)
+        return replay_note(self.buffer, "buffer" in state, self.cfg.save_replay, max(self.cfg.batch_size, self.refill))
 
 
 class OptionStats:

@@ -62,15 +62,17 @@ class FrameObservations:
     its previous one shifted by a frame (the first K-1 frames equal, byte for byte, the previous
     stack's last K-1), only the newest frame enters the pool and the handle reuses the previous
     three; any other stack (an episode start, whatever the env pads it with) enters whole. A stack
-    rebuilt from its handle is therefore always exactly the observation the env gave: no frame of
-    one episode ever appears in a stack of another, and a sampled batch is the one a buffer of
-    whole stacks would return for the same history.
+    rebuilt from its handle is therefore always, byte for byte, the observation the env gave (a
+    new episode's stack never reuses the last one's frames unless the env itself carried them over,
+    as Atari does after a lost life), and a sampled batch is the one a buffer of whole stacks would
+    return for the same history.
 
     Pool slots are reference counted: stored transitions hold their frames, and the handles of the
     last ``keep`` observations of every env are held too (they may still be in the n-step window,
     not yet stored). A slot whose count drops to zero is reused, so eviction in any order works,
     including the symlog-softmax replay's lowest-priority-first. The pool grows if it ever runs
-    out (it holds about one frame per transition when episodes are long).
+    out: first-in-first-out eviction keeps about one frame per transition when episodes are long;
+    the symlog-softmax replay's scattered survivors share fewer frames (up to five each).
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_envs: int = 1, keep: int = 2):
@@ -99,14 +101,18 @@ class FrameObservations:
         return self.free[self.free_top: self.free_top + count][::-1].copy()
 
     def _grow(self, count: int) -> None:
+        """Room for at least ``count`` more frames (and 25% more): a new pool with the old one copied
+        in (both exist for a moment), its new slots untouched in memory until used."""
         old = len(self.frames)
         new = max(old + count, int(old * 1.25) + 1)
-        frames = np.zeros((new, *self.frame_shape), dtype=np.uint8)  # the new part stays untouched until used
+        frames = np.zeros((new, *self.frame_shape), dtype=np.uint8)
         frames[:old] = self.frames
         self.frames = frames
         self.refs = np.concatenate([self.refs, np.zeros(new - old, dtype=np.int64)])
-        added = np.arange(new - 1, old - 1, -1, dtype=np.int64)
-        self.free = np.concatenate([self.free[: self.free_top], added, np.zeros(new - old, dtype=np.int64)])
+        free = np.empty(new, dtype=np.int64)  # as long as the pool: every slot can be free at once
+        free[: self.free_top] = self.free[: self.free_top]
+        free[self.free_top: self.free_top + new - old] = np.arange(new - 1, old - 1, -1)
+        self.free = free
         self.free_top += new - old
 
     def _hold(self, handles: np.ndarray) -> None:
@@ -181,6 +187,11 @@ class FrameObservations:
                 "obs": torch.from_numpy(renumbered[:size].copy()), "next_obs": torch.from_numpy(renumbered[size:].copy())}
 
     def load_state_dict(self, state: dict, size: int) -> None:
+        if "frames" not in state:  # a checkpoint of whole stacks (drlab before the frame replay)
+            stacks = np.concatenate([state["obs"].numpy(), state["next_obs"].numpy()])
+            handles = np.arange(len(stacks) * self.stack).reshape(len(stacks), self.stack)
+            state = {"frames": torch.from_numpy(stacks.reshape(-1, *self.frame_shape)),
+                     "obs": torch.from_numpy(handles[:size]), "next_obs": torch.from_numpy(handles[size:])}
         frames = state["frames"].numpy()
         if len(frames) > len(self.frames):
             self._grow(len(frames) - len(self.frames))

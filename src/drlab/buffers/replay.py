@@ -34,12 +34,14 @@ def saves_replay(setting: SaveReplay, frames: bool) -> bool:
     return setting == "true" or (setting == "auto" and not frames)
 
 
-def replay_note(buffer: "ReplayBuffer", restored: bool, refill: int) -> str:
-    """The line a resumed run prints about its replay."""
+def replay_note(buffer: "ReplayBuffer", restored: bool, setting: SaveReplay, wait: int | None) -> str:
+    """The line a resumed run prints about its replay; ``wait``: the transitions updates wait for
+    when the replay starts empty (None: they do not wait)."""
     if restored:
         return f"restored the replay from the checkpoint ({len(buffer):,} transitions)"
-    return (f"the checkpoint holds no replay (save_replay false): it refills from empty, "
-            f"and updates wait for {refill:,} transitions")
+    why = "save_replay false" if setting == "false" else "save_replay auto: not for frames"
+    then = f", and updates wait until it holds {wait:,} transitions" if wait else ""
+    return f"the checkpoint holds no replay ({why}): it refills from empty{then}"
 
 
 class ReplayBuffer:
@@ -78,7 +80,12 @@ class ReplayBuffer:
         return self.observations.observe(obs)
 
     def add(self, obs, actions, rewards, next_obs, terminated, discounts) -> np.ndarray:
-        """Store a batch of k transitions; returns the slots they went to."""
+        """Store a batch of k transitions; returns the slots they went to. More than the capacity at
+        once (one vector step of many envs ending n-step windows): only the newest fit."""
+        if len(actions) > self.capacity:
+            keep = slice(len(actions) - self.capacity, None)
+            obs, actions, rewards, next_obs, terminated, discounts = (
+                x[keep] for x in (obs, actions, rewards, next_obs, terminated, discounts))
         k = len(actions)
         slots = (self.pos + np.arange(k)) % self.capacity
         self.observations.write(slots, obs, next_obs)
@@ -140,4 +147,6 @@ class ReplayBuffer:
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for name in self.ARRAYS:
             getattr(self, name)[: self.size] = state[name].numpy()
-        self.observations.load_state_dict(state["observations"], self.size)
+        # Checkpoints from before the observation stores held obs and next_obs at the top level.
+        observations = state.get("observations") or {"obs": state["obs"], "next_obs": state["next_obs"]}
+        self.observations.load_state_dict(observations, self.size)

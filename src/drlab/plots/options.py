@@ -187,7 +187,7 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = make_env(env_id, render_mode="rgb_array")
     try:
-        episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000, render=True)  # screens: ~0.2 MB each
+        episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000, render=True)  # screens: 0.1-0.2 MB each
     finally:
         env.close()
     options = np.array(episode.options)
@@ -218,21 +218,26 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
     # Screens where each option took over (top row) and where it ended (bottom row); episode.frames[t]
     # is the screen the agent saw at step t, so a spell's end is the last screen it acted on.
     runs = spells(options)
-    fig, axes = plt.subplots(2 * num_options, MAX_SPELLS_SHOWN, dpi=90, squeeze=False,
-                             figsize=(1.9 * MAX_SPELLS_SHOWN, 2.0 * 2 * num_options))
+    active = [w for w in range(num_options) if any(r[0] == w for r in runs)]
+    height, width = episode.frames[0].shape[:2]
+    fig, axes = plt.subplots(2 * len(active), MAX_SPELLS_SHOWN, dpi=90, squeeze=False,
+                             figsize=(1.9 * MAX_SPELLS_SHOWN, 2 * len(active) * (1.9 * height / width + 0.3)))
     for ax in axes.ravel():
         ax.axis("off")
-    for w in range(num_options):
+    for row_pair, w in enumerate(active):
         mine = [r for r in runs if r[0] == w]
-        shown = [mine[i] for i in np.linspace(0, len(mine) - 1, min(len(mine), MAX_SPELLS_SHOWN)).astype(int)] if mine else []
-        axes[2 * w, 0].set_title(f"option {w}: {len(mine)} spells, {np.mean(options == w):.0%} of steps"
-                                 + ("" if mine else " (never active)"), loc="left", fontsize=9, color=colors[w])
+        shown = [mine[i] for i in np.linspace(0, len(mine) - 1, min(len(mine), MAX_SPELLS_SHOWN)).astype(int)]
+        axes[2 * row_pair, 0].set_title(f"option {w}: {len(mine)} spells, {np.mean(options == w):.0%} of steps",
+                                        loc="left", fontsize=9, color=colors[w])
         for col, (_, first, last) in enumerate(shown):
-            for row, step, word in ((2 * w, first, "starts"), (2 * w + 1, last, "ends")):
+            for row, step, word in ((2 * row_pair, first, "starts"), (2 * row_pair + 1, last, "ends")):
                 ax = axes[row, col]
                 ax.imshow(episode.frames[step])
                 ax.text(0.02, 0.98, f"{word} @ {step}", transform=ax.transAxes, va="top", fontsize=7,
                         color="white", bbox=dict(facecolor=colors[w], alpha=0.8, pad=1, linewidth=0))
+    idle = [str(w) for w in range(num_options) if w not in active]
+    fig.suptitle(f"{env_id}: where each option takes over and ends (one greedy episode)"
+                 + (f"; never active: option {', '.join(idle)}" if idle else ""), fontsize=10)
     fig.tight_layout()
     frames_png = out_dir / "option_frames.png"
     fig.savefig(frames_png)

@@ -37,6 +37,9 @@ def config_from_json(data: dict):
     for name, value in getattr(module, "RETIRED_SETTINGS", {}).items():
         if name in values and values[name] == value:
             del values[name]
+    # Settings added since, with the value that older runs had in effect (see the module).
+    for name, value in getattr(module, "ADDED_SETTINGS", {}).items():
+        values.setdefault(name, value)
     return algo, build_config(module.Config, values.pop("env_id"), values, complete=True)
 
 
