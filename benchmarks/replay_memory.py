@@ -50,13 +50,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     prev_done = np.zeros(args.num_envs, dtype=bool)
     start = time.perf_counter()
-    steps = 0
+    steps = added = 0
     while len(buffer) < args.transitions or steps < args.transitions + 10_000:  # full, then wrapped
         actions = rng.integers(0, envs.single_action_space.n, args.num_envs)
         next_obs, rewards, terminated, truncated, _ = envs.step(actions)
         done = terminated | truncated
         stored_next = buffer.observe(next_obs)
-        buffer.add(*window.push(stored, actions, rewards, stored_next, terminated, done, ~prev_done))
+        added += len(buffer.add(*window.push(stored, actions, rewards, stored_next, terminated, done, ~prev_done)))
         stored, prev_done, steps = stored_next, done, steps + args.num_envs
     fill_seconds = time.perf_counter() - start
     after = resident_mb()
@@ -69,7 +69,8 @@ def main() -> None:
     pool = buffer.observations
     rows = [
         ("env", f"{args.env}, {args.num_envs} envs, random actions, {steps:,} env steps ({fill_seconds:.0f} s)"),
-        ("transitions stored", f"{len(buffer):,} (wrapped around: {steps - len(buffer):,} evicted)"),
+        ("transitions stored", f"{len(buffer):,} of {added:,} added ({added - len(buffer):,} evicted; the other "
+                               f"{steps - added:,} env steps were autoreset steps, not transitions)"),
         ("frames in the pool", f"{pool.frames_in_use:,} in use ({pool.frames_in_use / len(buffer):.3f} per transition), "
                                f"{len(pool.frames):,} allocated"),
         ("replay arrays (frames in use + handles + scalars)", f"{buffer.nbytes / 2**30:.3f} GiB"),
