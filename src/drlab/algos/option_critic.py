@@ -1,8 +1,8 @@
 """Option-Critic (Bacon, Harb and Precup, AAAI 2017), the course notebooks' version done right.
 
 One body (an MLP for vectors, the Nature CNN for stacked frames), three heads: option values
-Q_Omega(s, w), intra-option policies pi_w(a|s) (softmax of
-logits / temperature) and terminations beta_w(s) (sigmoid). Each env keeps an active option; at
+Q_Omega(s, w), intra-option policies pi_w(a|s) (softmax of logits / temperature) and terminations
+beta_w(s) (sigmoid). Each env keeps an active option; at
 every step the option ends with probability beta_w(s) and a new one is chosen (epsilon-greedy or
 softmax over Q_Omega); an episode start always chooses afresh.
 
