@@ -136,4 +136,4 @@ def test_list_shows_algorithms_variants_and_presets():
 def test_train_help_shows_preset_values():
     r = drlab("train", "dqn", "CartPole-v1", "--help")
     assert r.returncode == 0
-    assert "--double-dqn" in r.stdout and "--replay" in r.stdout
+    assert "--target" in r.stdout and "--replay" in r.stdout

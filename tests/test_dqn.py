@@ -1,5 +1,6 @@
 """The DQN loss on hand-made batches, and what the training loop stores."""
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -59,10 +60,71 @@ def test_n_step_transitions_bootstrap_with_their_own_discount():
 def test_double_dqn_picks_with_online_and_values_with_target():
     online, target = TableQ(TABLE), TableQ([[0, 0], [0, 0], [100.0, -1.0], [0, 0]])
     # online argmax at s'=2 is action 1 (20 > 10); target values it at -1: target = 1 + 0.5 * -1.
-    _, td, _ = dqn.dqn_loss(online, target, batch([1.0], [0.0]), cfg(double_dqn=True))
+    _, td, _ = dqn.dqn_loss(online, target, batch([1.0], [0.0]), cfg(target="double"))
     assert td.item() == pytest.approx(0.5 - 1.0)
-    _, td, _ = dqn.dqn_loss(online, target, batch([1.0], [0.0]), cfg(double_dqn=False))
+    _, td, _ = dqn.dqn_loss(online, target, batch([1.0], [0.0]), cfg(target="max"))
     assert td.item() == pytest.approx(1 + 0.5 * 100 - 1.0)
+
+
+def test_sarsa_bootstraps_from_the_action_taken_next_and_expected_sarsa_from_the_policy():
+    online, target = TableQ(TABLE), TableQ([[0, 0], [0, 0], [100.0, -1.0], [0, 0]])
+    b = batch([1.0], [0.0])
+    # s' = 2: online greedy action 1 (20 > 10); target values 100 (action 0) and -1 (action 1).
+    b.next_actions = torch.tensor([0])
+    _, td, _ = dqn.dqn_loss(online, target, b, cfg(target="sarsa"), epsilon=0.3)
+    assert td.item() == pytest.approx(1 + 0.5 * 100 - 1.0)  # the action taken, whatever is greedy
+    expected = 0.7 * -1.0 + 0.3 * (100 - 1) / 2  # greedy (online) w.p. 1 - eps, uniform w.p. eps
+    _, td, _ = dqn.dqn_loss(online, target, b, cfg(target="expected-sarsa"), epsilon=0.3)
+    assert td.item() == pytest.approx(1 + 0.5 * expected - 1.0)
+    # No next action (a truncated episode's last transition): SARSA takes the expectation.
+    b.next_actions = torch.tensor([-1])
+    _, td, _ = dqn.dqn_loss(online, target, b, cfg(target="sarsa"), epsilon=0.3)
+    assert td.item() == pytest.approx(1 + 0.5 * expected - 1.0)
+    # With epsilon 0 expected SARSA is double DQN.
+    _, td_expected, _ = dqn.dqn_loss(online, target, b, cfg(target="expected-sarsa"), epsilon=0.0)
+    _, td_double, _ = dqn.dqn_loss(online, target, b, cfg(target="double"))
+    assert td_expected.item() == pytest.approx(td_double.item())
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_sarsa_stores_the_action_the_behaviour_policy_took_at_s_prime(tmp_path, n_step):
+    """Brute force: log every action the loop takes at every observation, and check the next action
+    stored with each transition against it (-1 where the episode ended at s')."""
+    config = build_config(dqn.Config, "DrlabTestCounter-v0", {
+        "target": "sarsa", "n_step": n_step, "num_envs": 1, "total_steps": 80, "learning_starts": 10_000,
+        "buffer_size": 1000, "batch_size": 1, "eval_interval": 0, "final_eval_episodes": 0, "progress": False,
+        "run_dir": str(tmp_path / "r")})
+    (tmp_path / "r").mkdir()
+    run = Run("dqn", config, tmp_path / "r")
+    taken, stored = {}, []
+    original_act, original_add = run.learner.agent.act, run.learner.buffer.add
+
+    def act_spy(obs, *args, **kwargs):
+        actions = original_act(obs, *args, **kwargs)
+        taken[tuple(obs[0].tolist())] = int(actions[0])
+        return actions
+
+    def add_spy(obs, actions, rewards, next_obs, terminated, discounts, next_actions=None):
+        stored.extend(zip(next_obs.tolist(), next_actions.tolist()))
+        return original_add(obs, actions, rewards, next_obs, terminated, discounts, next_actions)
+
+    run.learner.agent.act, run.learner.buffer.add = act_spy, add_spy
+    run.execute()
+    assert len(stored) > 40 and len(set(taken.values())) == 2
+    for (episode, step), next_action in stored:
+        ended = step == (3 if episode % 2 == 0 else 5)
+        assert next_action == (-1 if ended else taken[(episode, step)])
+
+
+def test_old_double_dqn_flags_and_configs_become_targets(tmp_path):
+    from drlab.run.rundir import config_from_json
+
+    written = dataclasses.asdict(cfg())
+    del written["target"]
+    _, old_double = config_from_json({**written, "algo": "dqn", "double_dqn": True})
+    _, old_plain = config_from_json({**written, "algo": "dqn", "double_dqn": False})
+    assert (old_double.target, old_plain.target) == ("double", "max")
+    assert dqn.FLAG_ALIASES["--double-dqn"] == ["--target", "double"]
 
 
 @pytest.mark.parametrize("loss", ["huber", "mse"])

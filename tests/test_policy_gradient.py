@@ -311,3 +311,28 @@ def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the
     model = ActorCritic(4, 2, (8,), normalize_obs=True)
     model.observe(everything)
     assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count"} <= set(model.state_dict())
+
+
+def test_a2c_critic_lr_gives_the_critic_an_optimizer_of_its_own(tmp_path):
+    from drlab.config import build_config
+    from drlab.errors import DrlabError
+    from drlab.run.runner import Run
+
+    config = build_config(a2c.Config, "CartPole-v1", {
+        "lr": 1e-2, "critic_lr": 1e-6, "optimizer": "adam", "total_steps": 40, "num_envs": 2, "n_steps": 5,
+        "eval_interval": 0, "final_eval_episodes": 0, "progress": False, "run_dir": str(tmp_path / "r")})
+    (tmp_path / "r").mkdir()
+    run = Run("a2c", config, tmp_path / "r")
+    net = run.agent.net
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    run.execute()
+    moved = {name: (p.detach() - before[name]).abs().max().item() for name, p in net.named_parameters()}
+    # Adam moves each weight by about its learning rate per step: 1e-2 for the actor, 1e-6 for the critic.
+    assert min(v for k, v in moved.items() if k.startswith("actor.")) > 1e-3
+    assert max(v for k, v in moved.items() if k.startswith("critic.")) < 1e-4
+    assert [g["lr"] for g in run.learner.optimizer.opt.param_groups] == [1e-2, 1e-6]
+    shared = build_config(a2c.Config, "CartPole-v1", {"critic_lr": 1e-3, "shared_body": True, "run_dir": str(tmp_path / "s"),
+                                                       "progress": False})
+    (tmp_path / "s").mkdir()
+    with pytest.raises(DrlabError, match="critic_lr needs separate actor and critic networks"):
+        Run("a2c", shared, tmp_path / "s")

@@ -50,6 +50,8 @@ def cmd_train(argv: list[str]) -> int:
         return 0
     known, rest = head.parse_known_args(argv)
     module = get_algo(known.algo)
+    aliases = getattr(module, "FLAG_ALIASES", {})  # flags of an older version
+    rest = [part for arg in rest for part in aliases.get(arg, [arg])]
     env_spec(known.env_id)  # unknown env / missing optional dependency: one line, before anything else
     defaults = build_config(module.Config, known.env_id, preset_overrides(known.algo, known.env_id, known.preset))
     captured = io.StringIO()
@@ -104,7 +106,7 @@ def report(result) -> int:
 
 SWEEP_EPILOG = """\
 --set NAME=V1,V2,... takes config field names (dashes or underscores) and comma-separated values:
-numbers (lr=1e-3,3e-4), bools (double_dqn=true,false), choices (replay=uniform,per), tuples of
+numbers (lr=1e-3,3e-4), bools (shared_body=true,false), choices (target=max,double), tuples of
 ints joined by x (hidden=64x64,128x128), none for an optional value. A --set with one value is a
 fixed override for every run. The grid is every combination of the values x every seed; each run
 gets its own directory in --out, plus sweep.json, summary.md (one row per combination) and sweep.png."""
@@ -141,12 +143,17 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
     p.add_argument("--seed", type=int, default=None, help="env seed (default: the run's final-evaluation seed)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    p.add_argument("--max-episode-steps", type=int, default=None,
+                   help="truncate episodes after this many steps (default: the limit the run trained with)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         raise DrlabError(f"--episodes must be >= 1 (got {args.episodes})")
+    positive_flag("--max-episode-steps", args.max_episode_steps)
     agent = load_agent(args.run_dir)
     seed = args.seed if args.seed is not None else agent.config.seed + FINAL_EVAL_SEED_OFFSET
-    result = evaluate(agent, agent.config.env_id, args.episodes, seed, greedy=not args.stochastic)
+    limit = args.max_episode_steps or agent.config.max_episode_steps
+    result = evaluate(agent, agent.config.env_id, args.episodes, seed, greedy=not args.stochastic,
+                      max_episode_steps=limit)
     if args.json:
         print(json.dumps(result))
     else:
@@ -159,18 +166,32 @@ def cmd_record(argv: list[str]) -> int:
     from drlab.run.rundir import load_agent
     from drlab.video import record_video
 
-    p = OneLineParser(prog="drlab record", description="Write an MP4 of one episode of a saved run's agent.")
+    p = OneLineParser(prog="drlab record", description="Write an MP4 of episodes of a saved run's agent.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/videos/greedy.mp4 (or stochastic.mp4)")
     p.add_argument("--stochastic", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="env seed of the first episode (the next get seed + 1, ...)")
+    p.add_argument("--episodes", type=int, default=1, help="episodes in the video, one after another")
+    p.add_argument("--max-steps", type=int, default=10_000,
+                   help="stop an episode after this many steps (the run's time limit applies too)")
     args = p.parse_args(argv)
+    positive_flag("--episodes", args.episodes)
+    positive_flag("--max-steps", args.max_steps)
     agent = load_agent(args.run_dir)
     kind = "stochastic" if args.stochastic else "greedy"
     out = args.out or args.run_dir / "videos" / f"{kind}.mp4"
-    info = record_video(agent, agent.config.env_id, out, seed=args.seed, greedy=not args.stochastic)
-    print(f"wrote {info['path']} ({kind}, {info['length']} steps, return {info['return']:.1f})")
+    info = record_video(agent, agent.config.env_id, out, seed=args.seed, greedy=not args.stochastic,
+                        max_steps=args.max_steps, episodes=args.episodes,
+                        max_episode_steps=agent.config.max_episode_steps)
+    episodes = ", ".join(f"{ret:.1f} ({length} steps)" for ret, length in zip(info["returns"], info["lengths"]))
+    print(f"wrote {info['path']} ({kind}, {len(info['returns'])} episode(s), returns: {episodes})")
     return 0
+
+
+def positive_flag(flag: str, value: int | None) -> None:
+    """A count flag given as 0 or less is a usage mistake: one line."""
+    if value is not None and value < 1:
+        raise DrlabError(f"{flag} must be >= 1 (got {value})")
 
 
 def cmd_plot(argv: list[str]) -> int:

@@ -34,6 +34,9 @@ class RunConfig:
     """Environment steps to train for (summed over the parallel envs)."""
     num_envs: int = 1
     """Parallel environments stepped as one batch."""
+    max_episode_steps: int | None = None
+    """Replace the env's time limit: episodes are truncated (and bootstrapped) after this many steps;
+    evaluations use the same limit. None keeps the env's own."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the networks live; auto picks CUDA when present."""
     torch_threads: int = 1
@@ -61,6 +64,8 @@ class RunConfig:
         """Raise DrlabError naming the first invalid setting; algorithm configs extend this."""
         positive(self, "total_steps", "num_envs", "torch_threads", "log_interval")
         non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise DrlabError(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")
         if self.eval_interval and not self.eval_episodes:
             raise DrlabError("eval_episodes must be >= 1 when eval_interval is set")
 

@@ -14,15 +14,17 @@ from drlab.envs.autoreset import EpisodeStats, game_signals
 MAX_EVAL_ENVS = 16
 
 
-def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) -> dict:
-    """Mean and std of raw returns over exactly ``episodes`` episodes.
+def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
+             max_episode_steps: int | None = None) -> dict:
+    """Mean and std of raw returns over exactly ``episodes`` episodes (truncated after
+    ``max_episode_steps`` when given, else at the env's own time limit).
 
     The episodes run on up to 16 envs at once. Each env is given a fixed quota of episodes
     up front; taking "the first N episodes to finish" instead would favour short episodes.
     """
     n = min(episodes, MAX_EVAL_ENVS)
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-    envs = make_vec_env(env_id, n)
+    envs = make_vec_env(env_id, n, max_episode_steps=max_episode_steps)
     try:
         obs, _ = envs.reset(seed=seed)
         stats = EpisodeStats(n)
@@ -51,11 +53,12 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True) 
 @dataclass
 class Episode:
     """What :func:`play_episode` saw: the observation each action was taken from, the active option
-    at each step (agents with options), the rendered frames (one more than the steps: the final
-    state too) and the raw return."""
+    at each step (agents with options), the raw reward of each step, the rendered frames (one more
+    than the steps: the final state too) and the raw return."""
 
     observations: list = field(default_factory=list)
     options: list = field(default_factory=list)
+    rewards: list = field(default_factory=list)
     frames: list = field(default_factory=list)
     total: float = 0.0
 
@@ -77,6 +80,7 @@ def play_episode(agent, env: gym.Env, seed: int, greedy: bool = True, max_steps:
         if hasattr(agent, "options"):
             episode.options.append(int(agent.options[0]))
         obs, reward, terminated, truncated, _ = env.step(action)
+        episode.rewards.append(float(reward))
         episode.total += float(reward)
         if render:
             episode.frames.append(env.render())

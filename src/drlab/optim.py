@@ -3,8 +3,6 @@ gradient step, Polyak averaging, linear schedules and "has an interval come roun
 
 from __future__ import annotations
 
-from typing import Iterable
-
 import torch
 from torch import nn
 
@@ -14,6 +12,8 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     before clipping. Same result as nn.utils.clip_grad_norm_, with fewer kernel calls: on small
     networks that call overhead, not arithmetic, is the cost."""
     grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if max_norm > 0:
         torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
@@ -60,26 +60,42 @@ def crossings(before: int, after: int, interval: int) -> int:
 
 
 class Optimizer:
-    """Adam or RMSProp with an optional linear learning-rate decay to 0 and a clipped step."""
+    """Adam or RMSProp with an optional linear learning-rate decay to 0 and a clipped step.
 
-    def __init__(self, params: Iterable[torch.Tensor], kind: str, lr: float, eps: float, rmsprop_alpha: float,
+    ``params`` are the parameters, or a list of (parameters, learning rate) groups that learn as
+    if each had an optimizer of its own (their own rate, decayed alike, and their own gradient
+    clip): separate actor and critic networks with two learning rates."""
+
+    def __init__(self, params, kind: str, lr: float, eps: float, rmsprop_alpha: float,
                  max_grad_norm: float, decay_steps: int | None = None):
-        self.params, self.lr, self.max_grad_norm, self.decay_steps = list(params), lr, max_grad_norm, decay_steps
+        params = list(params)
+        groups = params if params and isinstance(params[0], tuple) else [(params, lr)]
+        self.groups = [list(group_params) for group_params, _ in groups]
+        self.base_lrs = [group_lr for _, group_lr in groups]
+        self.params = [p for group in self.groups for p in group]
+        self.lr, self.max_grad_norm, self.decay_steps = lr, max_grad_norm, decay_steps
+        param_groups = [{"params": group, "lr": group_lr} for group, group_lr in zip(self.groups, self.base_lrs)]
         if kind == "rmsprop":
-            self.opt = torch.optim.RMSprop(self.params, lr=lr, alpha=rmsprop_alpha, eps=eps)
+            self.opt = torch.optim.RMSprop(param_groups, lr=lr, alpha=rmsprop_alpha, eps=eps)
         else:
-            self.opt = adam(self.params, lr, eps)
+            self.opt = adam(param_groups, lr, eps)
 
     def set_progress(self, step: int) -> float:
-        """Set the learning rate for ``step`` (decayed when a decay is set); returns it."""
-        lr = self.lr * (remaining(step, self.decay_steps) if self.decay_steps else 1.0)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        return lr
+        """Set the learning rates for ``step`` (decayed when a decay is set); returns the first's."""
+        factor = remaining(step, self.decay_steps) if self.decay_steps else 1.0
+        for group, base_lr in zip(self.opt.param_groups, self.base_lrs):
+            group["lr"] = base_lr * factor
+        return self.base_lrs[0] * factor
 
     def step(self, loss: torch.Tensor) -> torch.Tensor:
-        """One gradient step on ``loss``; returns the gradient norm before clipping."""
-        return gradient_step(self.opt, self.params, loss, self.max_grad_norm)
+        """One gradient step on ``loss``; returns the gradient norm before clipping (of all groups)."""
+        if len(self.groups) == 1:
+            return gradient_step(self.opt, self.params, loss, self.max_grad_norm)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norms = torch.stack([clip_grad_norm(group, self.max_grad_norm) for group in self.groups])
+        self.opt.step()
+        return torch.linalg.vector_norm(norms)
 
     def state_dict(self) -> dict:
         return self.opt.state_dict()

@@ -1,5 +1,5 @@
-"""Video of one episode of a trained agent, as an H.264 MP4, with the active option written on
-the frames of agents with options."""
+"""Video of episodes of a trained agent, as one H.264 MP4: each frame says the episode, its return so
+far and, for agents with options, the active option."""
 
 from __future__ import annotations
 
@@ -15,21 +15,25 @@ from drlab.errors import writing
 from drlab.evaluate import play_episode
 
 
-def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000) -> dict:
-    """Play one episode in a rendering env and write it as an H.264 MP4; returns its return and length."""
+def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000,
+                 episodes: int = 1, max_episode_steps: int | None = None) -> dict:
+    """Play ``episodes`` episodes (seeds seed, seed + 1, ...; each at most ``max_steps`` steps, in an
+    env truncating at ``max_episode_steps`` when given) in a rendering env and write them as one
+    H.264 MP4; returns each episode's return and length."""
     # Frames are drawn off screen (rgb_array); without a display SDL's default video driver would
     # print "XDG_RUNTIME_DIR is invalid" on every call.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = make_env(env_id, render_mode="rgb_array")
+    env = make_env(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+    frames, returns, lengths = [], [], []
     try:
-        episode = play_episode(agent, env, seed, greedy, max_steps, render=True)
         fps = int(env.metadata.get("render_fps", 30))
+        for k in range(episodes):
+            episode = play_episode(agent, env, seed + k, greedy, max_steps, render=True)
+            frames.extend(labelled_frames(episode, k, episodes))
+            returns.append(episode.total)
+            lengths.append(episode.length)
     finally:
         env.close()
-    frames = episode.frames
-    if episode.options:  # per frame: the option acting in that state; the final frame: the last one
-        labels = [f"option {w}" for w in episode.options]
-        frames = [write_label(frame, label) for frame, label in zip(frames, labels + labels[-1:])]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.mp4")
@@ -39,7 +43,22 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
             tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"return": episode.total, "length": episode.length, "frames": len(frames), "path": str(out)}
+    return {"returns": returns, "lengths": lengths, "return": returns[0], "length": lengths[0],
+            "frames": len(frames), "path": str(out)}
+
+
+def labelled_frames(episode, index: int, episodes: int) -> list[np.ndarray]:
+    """The episode's frames, each with "episode k/N  return R" (the raw return up to that frame) and,
+    for agents with options, the option acting in that state (the final frame: the last one)."""
+    returns_so_far = np.concatenate([[0.0], np.cumsum(episode.rewards)])
+    options = episode.options + episode.options[-1:] if episode.options else None
+    labelled = []
+    for t, frame in enumerate(episode.frames):
+        label = f"episode {index + 1}/{episodes}  return {returns_so_far[t]:g}"
+        if options:
+            label += f"  option {options[t]}"
+        labelled.append(write_label(frame, label))
+    return labelled
 
 
 def encode(frames: list[np.ndarray], path: Path, fps: int) -> None:

@@ -17,6 +17,10 @@ VARIANTS = {
 }
 
 
+# A config.json written before a setting existed gets the value that run had in effect.
+ADDED_SETTINGS = {"critic_lr": None}
+
+
 @dataclass
 class Config(on_policy.OnPolicyConfig):
     n_steps: int = 5

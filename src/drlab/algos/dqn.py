@@ -6,8 +6,14 @@ Variants are settings of one algorithm:
   replay = "uniform"         experience replay from a ring buffer, target network
   replay = "symlog-softmax"  the notebook's prioritized replay: softmax(symlog |TD|), sorted eviction
   replay = "per"             proportional PER with a sum tree and importance weights (Schaul et al. 2016)
-plus a target network (hard or Polyak; none when target_update_interval = 0), double DQN
-(van Hasselt et al. 2016), Huber or MSE loss and the notebook's optional penalty on |Q(s, a)|.
+plus a target network (hard or Polyak; none when target_update_interval = 0), Huber or MSE loss,
+the notebook's optional penalty on |Q(s, a)|, and the value the TD target bootstraps from at s':
+  target = "max"             max_a' Q_target(s', a'): Q-learning (Watkins 1989), DQN
+  target = "double"          Q_target(s', argmax_a' Q(s', a')): double DQN (van Hasselt et al. 2016)
+  target = "sarsa"           Q_target(s', a') of the action a' the behaviour policy took at s'
+                             (Rummery and Niranjan 1994): the replay stores that next action
+  target = "expected-sarsa"  sum_a' pi(a'|s') Q_target(s', a') under the current epsilon-greedy
+                             policy pi (greedy with respect to the online Q), van Seijen et al. 2009
 """
 
 from __future__ import annotations
@@ -43,6 +49,19 @@ VARIANTS = {
 # checkpoints hold the replay).
 ADDED_SETTINGS = {"save_replay": "true"}
 
+Target = Literal["max", "double", "sarsa", "expected-sarsa"]
+
+
+def upgrade_settings(values: dict) -> None:
+    """Settings as an older version wrote them: ``double_dqn = true/false`` is ``target = double/max``."""
+    if "double_dqn" in values:
+        double = values.pop("double_dqn")
+        values.setdefault("target", "double" if double is True else "max" if double is False else double)
+
+
+# Flags of an older version, still understood on the command line.
+FLAG_ALIASES = {"--double-dqn": ["--target", "double"], "--no-double-dqn": ["--target", "max"]}
+
 
 @dataclass
 class Config(RunConfig):
@@ -70,8 +89,9 @@ class Config(RunConfig):
     """Environment steps between target-network updates (0: no target network)."""
     tau: float = 1.0
     """Target update rate: 1 copies the weights, < 1 is Polyak averaging."""
-    double_dqn: bool = False
-    """Pick the next action with the online network, value it with the target network."""
+    target: Target = "max"
+    """What the TD target bootstraps from at s': max (Q-learning), double (double DQN), sarsa (the
+    action taken next) or expected-sarsa (the expectation under the epsilon-greedy policy)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss."""
     q_penalty: float = 0.0
@@ -158,10 +178,13 @@ def make_agent(cfg: Config, obs_space, action_space, device: torch.device) -> QA
 
 # ---- the loss ---------------------------------------------------------------------------------
 
-def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config):
-    """TD loss on a batch. Returns (loss, td_errors, metrics); td_errors feed the priorities."""
+def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config, epsilon: float = 0.0):
+    """TD loss on a batch. Returns (loss, td_errors, metrics); td_errors feed the priorities.
+    ``epsilon``: the behaviour policy's current epsilon (expected SARSA's expectation)."""
     n = batch.obs.shape[0]
-    if cfg.double_dqn:  # one forward pass for s and s': per-call overhead dominates small nets
+    if cfg.target in ("double", "expected-sarsa", "sarsa"):
+        # The online net's greedy action at s'. One forward pass for s and s': per-call overhead
+        # dominates small nets. (SARSA needs it only where no next action was taken: a truncation.)
         q_both = q_net(torch.cat([batch.obs, batch.next_obs]))
         q, next_q_online = q_both[:n], q_both[n:].detach()
     else:
@@ -169,10 +192,20 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config)
     q_sa = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
     with torch.no_grad():
         next_q = target_net(batch.next_obs)
-        if cfg.double_dqn:
-            next_v = next_q.gather(1, next_q_online.argmax(1, keepdim=True)).squeeze(1)
-        else:
+        if cfg.target == "max":
             next_v = next_q.max(1).values
+        else:
+            greedy_v = next_q.gather(1, next_q_online.argmax(1, keepdim=True)).squeeze(1)
+            if cfg.target == "double":
+                next_v = greedy_v
+            else:  # expected SARSA: greedy w.p. 1 - epsilon, uniform w.p. epsilon
+                next_v = (1 - epsilon) * greedy_v + epsilon * next_q.mean(1)
+                if cfg.target == "sarsa":
+                    # The action taken at s'; a truncated episode's last transitions have none (the
+                    # episode ended there) and take the expectation of the action SARSA would draw.
+                    taken = batch.next_actions
+                    sarsa_v = next_q.gather(1, taken.clamp(min=0).unsqueeze(1)).squeeze(1)
+                    next_v = torch.where(taken >= 0, sarsa_v, next_v)
         # Terminated: no future. Truncated transitions are stored as not terminated and bootstrap.
         # discounts = gamma^m for an m-step transition (gamma for one-step ones).
         target = batch.rewards + batch.discounts * (1.0 - batch.terminated) * next_v
@@ -202,7 +235,9 @@ class Learner:
         capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
         frames = is_image_space(agent.obs_space)  # stacked frames: each frame stored once
         args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)
-        kwargs = dict(frames=frames, num_envs=cfg.num_envs, n_step=cfg.n_step)
+        # SARSA adds each transition one vector step late (when the next action is known): the frame
+        # store keeps each env's recent observations one step longer.
+        kwargs = dict(frames=frames, num_envs=cfg.num_envs, n_step=cfg.n_step + (cfg.target == "sarsa"))
         if cfg.replay == "per":
             self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps, **kwargs)
         elif cfg.replay == "symlog-softmax":
@@ -212,8 +247,8 @@ class Learner:
         self.save_replay = saves_replay(cfg.save_replay, frames)
         self.refill = 0  # transitions the replay must hold before updates (after a resume without it)
 
-    def update(self, batch: Batch) -> dict:
-        loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg)
+    def update(self, batch: Batch, epsilon: float = 0.0) -> dict:
+        loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg, epsilon)
         metrics["grad_norm"] = gradient_step(self.optimizer, self.params, loss, self.cfg.max_grad_norm)
         self.buffer.update_priorities(batch.indices, td.detach().cpu().numpy())
         return metrics
@@ -250,6 +285,8 @@ def train_loop(run, learner: Learner) -> None:
     stored_obs = buffer.observe(obs)  # what the replay stores for obs (for frames: a handle)
     window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, stored_obs.shape[1:], stored_obs.dtype)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
+    # SARSA: the transitions of the last step wait here for the action taken at their s' (this step's).
+    waiting = None
     clock, seconds = time.perf_counter, run.seconds
     while run.running():
         epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step, int(cfg.exploration_fraction * cfg.total_steps))
@@ -264,18 +301,26 @@ def train_loop(run, learner: Learner) -> None:
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)
 
+        slots = np.zeros(0, dtype=np.int64)
+        if waiting is not None:
+            transitions, envs, ended = waiting
+            slots = buffer.add(*transitions, next_actions=np.where(ended, -1, actions[envs]))
         stored_next_obs = buffer.observe(next_obs)
-        slots = buffer.add(*window.push(stored_obs, actions, rewards, stored_next_obs, terminated, done, valid))
+        transitions = window.push(stored_obs, actions, rewards, stored_next_obs, terminated, done, valid)
+        if cfg.target == "sarsa":  # added next step; an episode that ended at s' takes no next action
+            waiting = (transitions, window.envs, done[window.envs])
+        else:
+            slots = buffer.add(*transitions)
 
         before, after = run.step, run.step + cfg.num_envs
         metrics = {}
         if after > cfg.learning_starts and cfg.replay == "online":
             if len(slots):  # the transitions just collected, nothing older
-                metrics = learner.update(buffer.gather(slots))
+                metrics = learner.update(buffer.gather(slots), epsilon)
         elif after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
             beta = cfg.per_beta + (1.0 - cfg.per_beta) * min(1.0, after / cfg.total_steps)
             for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
-                metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta))
+                metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta), epsilon)
         if cfg.target_update_interval and crossings(before, after, cfg.target_update_interval):
             learner.update_target()
         seconds["learn"] += clock() - stepped  # buffer and updates

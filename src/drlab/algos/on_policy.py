@@ -16,6 +16,7 @@ import torch
 
 from drlab.algos.policy_gradient import PolicyLearner, RolloutConfig
 from drlab.buffers.rollout import Rollout
+from drlab.errors import DrlabError
 from drlab.returns import RewardScaler, explained_variance, gae
 
 
@@ -55,6 +56,13 @@ class OnPolicyConfig(RolloutConfig):
 
     shared_body: bool = False
     """One body with policy and value heads (True) or separate actor and critic networks."""
+    critic_lr: float | None = None
+    """Learning rate of the critic, with its own optimizer (separate networks only; None: lr for both)."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.critic_lr is not None and self.critic_lr <= 0:
+            raise DrlabError(f"critic_lr must be > 0 (got {self.critic_lr})")
     normalize_rewards: bool = False
     """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
 

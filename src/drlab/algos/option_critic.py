@@ -10,7 +10,10 @@ softmax over Q_Omega); an episode start always chooses afresh.
   r + gamma * U(s', w), the utility upon arrival
   U(s', w) = (1 - beta_w(s')) Q_Omega(s', w) + beta_w(s') V(s'),  V(s') = max_w' Q_Omega(s', w').
 * Actor (on-policy, the transitions collected since the last update): the intra-option policy
-  gradient with advantage (r + gamma * U(s', w)) - Q_Omega(s, w) and an entropy bonus; the
+  gradient with advantage G - Q_Omega(s, w) and an entropy bonus, where G is the one-step target
+  r + gamma * U(s', w) (actor_return = "one-step") or the discounted return to the end of the update
+  window, bootstrapped with U there ("rollout": n-step, as in A2OC, Harb et al. 2018; the return
+  of the call-and-return behaviour, option switches included, estimates Q_U(s, w, a)); the
   termination gradient beta_w(s') * (Q_Omega(s', w) - V(s') + xi), masked at episode ends (an
   option cannot continue past one). xi > 0 makes options last longer.
 
@@ -35,6 +38,7 @@ from drlab.envs import check_discrete_actions, check_vector_observations, is_ima
 from drlab.nets import ACTIVATIONS, NatureCNN, mlp_body, obs_tensor, orthogonal_init
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
 from drlab.policies import sample_categorical
+from drlab.returns import discounted_returns
 
 VARIANTS = {
     "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
@@ -43,7 +47,7 @@ VARIANTS = {
 
 # A config.json written before a setting existed gets the value that run had in effect (vector
 # observations only, float32, checkpoints with the replay).
-ADDED_SETTINGS = {"bf16": False, "save_replay": "true"}
+ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step"}
 
 
 @dataclass
@@ -71,6 +75,9 @@ class Config(RunConfig):
     """Termination regulariser, added to the termination advantage (larger: longer options)."""
     ent_coef: float = 0.01
     """Weight of the intra-option policies' entropy bonus."""
+    actor_return: Literal["one-step", "rollout"] = "one-step"
+    """The actor's estimate of Q_U(s, w, a): r + gamma * U(s', w), or the discounted return to the end
+    of the update window bootstrapped with U there (n-step: faster credit assignment on pixels)."""
     actor_lr: float = 1e-3
     """Learning rate of the actor (intra-option policies and terminations)."""
     critic_lr: float = 1e-3
@@ -234,8 +241,11 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
     q, logits, q_next, beta_next = q_all[rows], logits_all[rows], q_all[next_rows].detach(), beta_all[next_rows]
     with torch.no_grad():
         q_next_target, beta_next_target, _ = target_net(batch["next_obs"])
-        target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_upon_arrival(
-            q_next_target, beta_next_target, options)
+        utility_next = utility_upon_arrival(q_next_target, beta_next_target, options)
+        if cfg.actor_return == "rollout":
+            target = rollout_targets(batch, utility_next, cfg.gamma)
+        else:
+            target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_next
         policy_advantage = target - q.gather(1, options[:, None]).squeeze(1)
         termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values + cfg.xi
     log_pi = F.log_softmax(logits.gather(1, options[:, None, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
@@ -247,6 +257,22 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
     return loss, {"actor_loss": loss.detach(), "policy_loss": policy_loss.detach(),
                   "termination_loss": termination_loss.detach(), "entropy": entropy.detach(),
                   "advantage_mean": policy_advantage.mean()}
+
+
+def rollout_targets(batch: dict, utility_next: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The discounted return of each transition to the end of the update window, bootstrapped with
+    U(s', w) of the step where the window or a truncated episode ends (0 past a termination).
+    ``batch["window"]`` holds the window's (T, N) rewards, terminated, truncated and valid arrays;
+    ``utility_next`` is U(s'_t, w_t) of the valid transitions, in the order of ``batch["rows"]``."""
+    window, rows = batch["window"], batch["rows"].cpu().numpy()
+    steps, num_envs = window["rewards"].shape
+    utility = np.zeros(steps * num_envs)
+    utility[rows] = utility_next.float().cpu().numpy()
+    utility = utility.reshape(steps, num_envs)  # utility[t] = U(s'_t, w_t): values[t + 1] in discounted_returns
+    values = np.concatenate([np.zeros((1, num_envs)), utility[:-1]])
+    returns = discounted_returns(window["rewards"], window["terminated"], window["truncated"], window["valid"],
+                                 gamma, values, utility[-1])
+    return torch.from_numpy(returns.reshape(-1)[rows]).to(utility_next.device)
 
 
 # ---- the learner ------------------------------------------------------------------------------
@@ -387,6 +413,9 @@ def recent_batch(recent: list[tuple], last_next_obs: np.ndarray, device) -> dict
     all_obs = np.concatenate([obs, last_next_obs])
     rows = torch.from_numpy(np.flatnonzero(valid)).to(device)
     out = {"all_obs": obs_tensor(all_obs, device), "rows": rows, "next_rows": rows + len(last_next_obs)}
+    shape = (len(recent), len(last_next_obs))
+    out["window"] = {"rewards": rewards.reshape(shape), "terminated": terminated.reshape(shape),
+                     "truncated": (done & ~terminated).reshape(shape), "valid": valid.reshape(shape)}
     out["next_obs"] = out["all_obs"][out["next_rows"]]  # for the target network
     for name, array in (("options", options), ("actions", actions)):
         out[name] = torch.from_numpy(array[valid]).to(device)

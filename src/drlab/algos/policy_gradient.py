@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from drlab.config import RunConfig, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations
+from drlab.errors import DrlabError
 from drlab.optim import Optimizer
 from drlab.policies import ActorCritic, PolicyAgent
 
@@ -98,7 +99,14 @@ class PolicyLearner:
 
     def __init__(self, cfg: PGConfig, agent: PolicyAgent, rng):
         self.cfg, self.agent, self.rng = cfg, agent, rng
-        self.optimizer = Optimizer(agent.net.parameters(), cfg.optimizer, cfg.lr, cfg.optim_eps, cfg.rmsprop_alpha,
+        net, critic_lr = agent.net, getattr(cfg, "critic_lr", None)
+        params = net.parameters()
+        if critic_lr is not None:  # two networks, two optimizers (as the course's A2C)
+            if net.shared_body:
+                raise DrlabError("critic_lr needs separate actor and critic networks (shared_body false, and "
+                                 "vector observations: frames always share the CNN body)")
+            params = [(list(net.actor.parameters()), cfg.lr), (list(net.critic.parameters()), critic_lr)]
+        self.optimizer = Optimizer(params, cfg.optimizer, cfg.lr, cfg.optim_eps, cfg.rmsprop_alpha,
                                    cfg.max_grad_norm, cfg.total_steps if cfg.lr_schedule == "linear" else None)
 
     def state_dict(self) -> dict:

@@ -17,6 +17,8 @@ class NStepWindow:
 
     Envs whose step is not ``valid`` (the autoreset step after an episode end) are ignored. The
     window is episode state, not learner state: after a resume it starts empty, as the envs do.
+    After each push, ``envs`` holds the env of each emitted transition (SARSA needs the action
+    that env takes next).
     """
 
     def __init__(self, num_envs: int, n: int, gamma: float, obs_shape: tuple[int, ...], obs_dtype):
@@ -26,10 +28,12 @@ class NStepWindow:
         self.rewards = np.zeros((num_envs, self.n), dtype=np.float64)
         self.count = np.zeros(num_envs, dtype=np.int64)
         self.powers = gamma ** np.arange(self.n + 1)
+        self.envs = np.zeros(0, dtype=np.int64)
 
     def push(self, obs, actions, rewards, next_obs, terminated, done, valid):
         """Add one vector step; returns (obs, actions, returns, next_obs, terminated, discounts)."""
         if self.n == 1:  # the definition with m = 1, without the window bookkeeping (the hot path)
+            self.envs = np.flatnonzero(valid)
             return (obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid],
                     np.full(int(valid.sum()), self.powers[1]))
         envs = np.flatnonzero(valid)
@@ -38,7 +42,7 @@ class NStepWindow:
         self.actions[envs, at] = actions[envs]
         self.rewards[envs, at] = rewards[envs]
         self.count[envs] += 1
-        parts = []
+        parts, envs_out = [], []
 
         # Full windows of running episodes: emit the oldest step, slide the window by one.
         full = np.flatnonzero(valid & ~done & (self.count == self.n))
@@ -46,6 +50,7 @@ class NStepWindow:
             parts.append((self.obs[full, 0].copy(), self.actions[full, 0].copy(),
                           self.rewards[full] @ self.powers[: self.n], next_obs[full],
                           np.zeros(full.size, dtype=bool), np.full(full.size, self.powers[self.n])))
+            envs_out.append(full)
             for array in (self.obs, self.actions, self.rewards):
                 array[full, :-1] = array[full, 1:]
             self.count[full] -= 1
@@ -57,8 +62,10 @@ class NStepWindow:
             parts.append((self.obs[env, :k].copy(), self.actions[env, :k].copy(), returns,
                           np.repeat(next_obs[env][None], k, axis=0), np.full(k, bool(terminated[env])),
                           self.powers[k - np.arange(k)]))
+            envs_out.append(np.full(k, env))
             self.count[env] = 0
 
+        self.envs = np.concatenate(envs_out) if envs_out else np.zeros(0, dtype=np.int64)
         if not parts:
             return self._empty(next_obs)
         return tuple(np.concatenate(column) for column in zip(*parts))

@@ -23,6 +23,7 @@ class Batch:
     discounts: torch.Tensor
     weights: torch.Tensor
     indices: np.ndarray
+    next_actions: torch.Tensor | None = None  # SARSA: the action taken at s' (-1: none was)
 
 
 SaveReplay = Literal["auto", "true", "false"]
@@ -50,6 +51,8 @@ class ReplayBuffer:
     ``terminated`` only: a truncated transition is stored as not terminated, so its target
     bootstraps from s' (the true last observation of the episode). ``discount`` is the factor on
     the bootstrap value: gamma for one-step transitions, gamma^m for m-step ones (NStepWindow).
+    ``next_action`` is the action the behaviour policy took at s' (for SARSA targets), -1 where it
+    took none (the episode ended at s') or none was given.
 
     Observations are kept by ``self.observations``: as they are, or with ``frames`` (stacked uint8
     frames) each frame once (drlab.buffers.observations). Then what ``add`` takes as obs and
@@ -69,6 +72,7 @@ class ReplayBuffer:
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
         self.discounts = np.zeros(self.capacity, dtype=np.float32)
+        self.next_actions = np.full(self.capacity, -1, dtype=np.int64)
         self.pos = 0  # next slot to write
         self.size = 0
 
@@ -79,13 +83,15 @@ class ReplayBuffer:
         """What ``add`` takes for a vector step's observations (see drlab.buffers.observations)."""
         return self.observations.observe(obs)
 
-    def add(self, obs, actions, rewards, next_obs, terminated, discounts) -> np.ndarray:
+    def add(self, obs, actions, rewards, next_obs, terminated, discounts, next_actions=None) -> np.ndarray:
         """Store a batch of k transitions; returns the slots they went to. More than the capacity at
         once (one vector step of many envs ending n-step windows): only the newest fit."""
+        if next_actions is None:
+            next_actions = np.full(len(actions), -1, dtype=np.int64)
         if len(actions) > self.capacity:
             keep = slice(len(actions) - self.capacity, None)
-            obs, actions, rewards, next_obs, terminated, discounts = (
-                x[keep] for x in (obs, actions, rewards, next_obs, terminated, discounts))
+            obs, actions, rewards, next_obs, terminated, discounts, next_actions = (
+                x[keep] for x in (obs, actions, rewards, next_obs, terminated, discounts, next_actions))
         k = len(actions)
         slots = (self.pos + np.arange(k)) % self.capacity
         self.observations.write(slots, obs, next_obs)
@@ -93,6 +99,7 @@ class ReplayBuffer:
         self.rewards[slots] = rewards
         self.terminated[slots] = terminated
         self.discounts[slots] = discounts
+        self.next_actions[slots] = next_actions
         self.pos = int((self.pos + k) % self.capacity)
         self.size = min(self.size + k, self.capacity)
         return slots
@@ -121,10 +128,11 @@ class ReplayBuffer:
             discounts=t(self.discounts[indices]),
             weights=t(weights.astype(np.float32)),
             indices=indices,
+            next_actions=t(self.next_actions[indices]),
         )
 
     # ---- checkpointing: plain tensors and ints, loadable with torch.load(weights_only=True) ----
-    ARRAYS = ("actions", "rewards", "terminated", "discounts")
+    ARRAYS = ("actions", "rewards", "terminated", "discounts", "next_actions")
 
     def reorder(self, order: np.ndarray) -> None:
         """Slot i now holds the transition slot order[i] held (the first len(order) slots)."""
@@ -146,7 +154,8 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for name in self.ARRAYS:
-            getattr(self, name)[: self.size] = state[name].numpy()
+            if name in state:  # checkpoints from before SARSA targets hold no next actions (-1: none)
+                getattr(self, name)[: self.size] = state[name].numpy()
         # Checkpoints from before the observation stores held obs and next_obs at the top level.
         observations = state.get("observations") or {"obs": state["obs"], "next_obs": state["next_obs"]}
         self.observations.load_state_dict(observations, self.size)

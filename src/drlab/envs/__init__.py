@@ -56,20 +56,23 @@ def _dependency_error(env_id: str, err: Exception) -> DrlabError:
     return DrlabError(f"{env_id} needs a package that is not installed: {err}")
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """One (non-vector) env for video: pixel envs at their native resolution, preprocessed as in training."""
+def make_env(env_id: str, render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
+    """One (non-vector) env for video: pixel envs at their native resolution, preprocessed as in training.
+    ``max_episode_steps`` replaces the env's own time limit (a truncation after that many steps)."""
     spec = env_spec(env_id)
+    limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     try:
         if is_atari(spec):
-            return make_atari_env(spec, render_mode)
+            return make_atari_env(spec, render_mode, max_episode_steps)
         if is_vizdoom(spec):
-            return make_vizdoom_env(spec, render_mode, native=True)
-        return gym.make(env_id, render_mode=render_mode)
+            return make_vizdoom_env(spec, render_mode, native=True, max_episode_steps=max_episode_steps)
+        return gym.make(env_id, render_mode=render_mode, **limit)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
 
 
-def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: bool = False) -> gym.vector.VectorEnv:
+def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: bool = False,
+                 max_episode_steps: int | None = None) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepped as one batch, with next-step autoreset.
 
     Uses the env's native vectorized implementation where there is one (CartPole; Atari on
@@ -77,19 +80,21 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     they save on two cores; VizDoom runs in subprocesses). ``training`` adds the training-only
     signals of Atari (life loss, clipped rewards; see drlab.envs.atari); evaluation leaves it off.
     If ``seed`` is given the envs are reset with it (env i gets seed + i) and the action space
-    is seeded too.
+    is seeded too. ``max_episode_steps`` replaces the env's own time limit: episodes are truncated
+    after that many steps (Atari: agent steps of a full game; the emulator's frame cap is set to it).
     """
     if num_envs < 1:
         raise DrlabError(f"num_envs must be >= 1 (got {num_envs})")
     spec = env_spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     try:
         if is_atari(spec):
-            envs = make_atari_vec_env(spec, num_envs, training)
+            envs = make_atari_vec_env(spec, num_envs, training, max_episode_steps=max_episode_steps)
         elif is_vizdoom(spec):
-            envs = make_vizdoom_vec_env(spec, num_envs)
+            envs = make_vizdoom_vec_env(spec, num_envs, max_episode_steps)
         else:
-            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **limit)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
     assert envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) == gym.vector.AutoresetMode.NEXT_STEP

@@ -38,7 +38,16 @@ def is_atari(spec: gym.envs.registration.EnvSpec) -> bool:
     return isinstance(spec.entry_point, str) and spec.entry_point.startswith("ale_py")
 
 
-def make_atari_vec_env(spec, num_envs: int, training: bool, threads: int = 0) -> gym.vector.VectorEnv:
+def episode_frames(spec, max_episode_steps: int | None) -> int:
+    """ALE's cap on emulator frames per game: ``max_episode_steps`` agent steps of FRAME_SKIP frames
+    each when given, else the env's own cap (or MAX_EPISODE_FRAMES)."""
+    if max_episode_steps:
+        return int(max_episode_steps) * FRAME_SKIP
+    return int(spec.kwargs.get("max_num_frames_per_episode") or MAX_EPISODE_FRAMES)
+
+
+def make_atari_vec_env(spec, num_envs: int, training: bool, threads: int = 0,
+                       max_episode_steps: int | None = None) -> gym.vector.VectorEnv:
     """``num_envs`` games of ``spec`` on ale-py's vector env (training signals on top when ``training``)."""
     from ale_py.vector_env import AtariVectorEnv
 
@@ -47,7 +56,7 @@ def make_atari_vec_env(spec, num_envs: int, training: bool, threads: int = 0) ->
         num_threads=threads,
         repeat_action_probability=float(spec.kwargs.get("repeat_action_probability", 0.0)),
         full_action_space=bool(spec.kwargs.get("full_action_space", False)),
-        max_num_frames_per_episode=int(spec.kwargs.get("max_num_frames_per_episode") or MAX_EPISODE_FRAMES),
+        max_num_frames_per_episode=episode_frames(spec, max_episode_steps),
         img_height=FRAME_SIZE, img_width=FRAME_SIZE, grayscale=True, stack_num=STACK,
         frameskip=FRAME_SKIP, maxpool=True, noop_max=NOOP_MAX, use_fire_reset=True,
         episodic_life=False,  # ale-py's episodic_life restarts the whole game; see AtariTrainingSignals
@@ -94,11 +103,13 @@ class AtariTrainingSignals(gym.vector.VectorWrapper):
         return obs, rewards, game_terminated | lost_life, game_truncated, info
 
 
-def make_atari_env(spec, render_mode: str | None = None) -> gym.Env:
+def make_atari_env(spec, render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
     """One game for video: full games, raw rewards, the vector env's preprocessing in Python."""
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-    kwargs = dict(render_mode=render_mode, frameskip=1, max_num_frames_per_episode=MAX_EPISODE_FRAMES)
+    kwargs = dict(render_mode=render_mode, frameskip=1,
+                  max_num_frames_per_episode=episode_frames(spec, max_episode_steps) if max_episode_steps
+                  else MAX_EPISODE_FRAMES)
     env = gym.make(spec.id, **kwargs)
     env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=FRAME_SKIP, screen_size=FRAME_SIZE,
                              terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)

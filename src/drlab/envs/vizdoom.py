@@ -77,19 +77,21 @@ def prepare_doom_workdir() -> None:
         ) from None
 
 
-def make_vizdoom_env(spec, render_mode: str | None = None, native: bool = False) -> gym.Env:
+def make_vizdoom_env(spec, render_mode: str | None = None, native: bool = False,
+                     max_episode_steps: int | None = None) -> gym.Env:
     from gymnasium.wrappers import FrameStackObservation
 
     prepare_doom_workdir()
     resolution = NATIVE_RESOLUTION if native else TRAIN_RESOLUTION
-    env = gym.make(spec.id, frame_skip=FRAME_SKIP, render_mode=render_mode, screen_resolution=resolution)
+    limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+    env = gym.make(spec.id, frame_skip=FRAME_SKIP, render_mode=render_mode, screen_resolution=resolution, **limit)
     return FrameStackObservation(DoomFrames(env), STACK, padding_type="zero")
 
 
-def make_vizdoom_vec_env(spec, num_envs: int) -> gym.vector.VectorEnv:
+def make_vizdoom_vec_env(spec, num_envs: int, max_episode_steps: int | None = None) -> gym.vector.VectorEnv:
     """Each env in its own process: Doom renders while the network computes."""
     prepare_doom_workdir()  # here, in the parent, before the env processes race to create it
-    fns = [lambda: make_vizdoom_env(spec) for _ in range(num_envs)]
+    fns = [lambda: make_vizdoom_env(spec, max_episode_steps=max_episode_steps) for _ in range(num_envs)]
     if num_envs > 1:
         return gym.vector.AsyncVectorEnv(fns, context="fork")
     return gym.vector.SyncVectorEnv(fns)

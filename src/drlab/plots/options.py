@@ -110,7 +110,7 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     plt.close(fig)
 
     # Timeline of one greedy episode.
-    env = make_env(env_id)
+    env = make_env(env_id, max_episode_steps=agent.config.max_episode_steps)
     try:
         episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000)
     finally:
@@ -185,7 +185,7 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
     env_id, net = agent.config.env_id, agent.net
     num_options = net.num_options
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_env(env_id, render_mode="rgb_array")
+    env = make_env(env_id, render_mode="rgb_array", max_episode_steps=agent.config.max_episode_steps)
     try:
         episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000, render=True)  # screens: 0.1-0.2 MB each
     finally:

@@ -26,6 +26,10 @@ def config_to_json(algo: str, cfg) -> dict:
     return {"algo": algo, **dataclasses.asdict(cfg)}
 
 
+# Settings every algorithm gained since the first config.json, with the value older runs had in effect.
+RUN_ADDED_SETTINGS = {"max_episode_steps": None}
+
+
 def config_from_json(data: dict):
     """(algo name, config) from config.json contents."""
     if not isinstance(data, dict) or "algo" not in data or "env_id" not in data:
@@ -33,12 +37,14 @@ def config_from_json(data: dict):
     values = dict(data)
     algo = values.pop("algo")
     module = get_algo(algo)
+    # Settings an older version wrote under another name or form (see the module).
+    getattr(module, "upgrade_settings", lambda values: None)(values)
     # Settings an older version wrote that now have only one possible value (see the module).
     for name, value in getattr(module, "RETIRED_SETTINGS", {}).items():
         if name in values and values[name] == value:
             del values[name]
     # Settings added since, with the value that older runs had in effect (see the module).
-    for name, value in getattr(module, "ADDED_SETTINGS", {}).items():
+    for name, value in {**RUN_ADDED_SETTINGS, **getattr(module, "ADDED_SETTINGS", {})}.items():
         values.setdefault(name, value)
     return algo, build_config(module.Config, values.pop("env_id"), values, complete=True)
 
@@ -91,7 +97,7 @@ def load_agent(run_dir, device: str = "cpu"):
     algo, cfg = load_run_config(run_dir)
     module = get_algo(algo)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-    envs = make_vec_env(cfg.env_id, 1)
+    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps)
     try:
         agent = module.make_agent(cfg, envs.single_observation_space, envs.single_action_space, pick_device(device))
     finally:

@@ -59,7 +59,7 @@ class Run:
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
+        self.envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True, max_episode_steps=cfg.max_episode_steps)
         try:
             self.module.check_env(cfg, self.envs)
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
@@ -145,7 +145,8 @@ class Run:
     def _periodic_eval(self) -> None:
         seed = self.cfg.seed + PERIODIC_EVAL_SEED_OFFSET + 1000 * self.evals_done
         self.evals_done += 1
-        result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True)
+        result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True,
+                          max_episode_steps=self.cfg.max_episode_steps)
         self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
         stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
         if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
@@ -240,7 +241,8 @@ class Run:
         eval_result = None
         if cfg.final_eval_episodes:
             eval_result = evaluate(self.agent, cfg.env_id, cfg.final_eval_episodes,
-                                   cfg.seed + FINAL_EVAL_SEED_OFFSET, greedy=True)
+                                   cfg.seed + FINAL_EVAL_SEED_OFFSET, greedy=True,
+                                   max_episode_steps=cfg.max_episode_steps)
         solved = None
         if eval_result is not None and self.threshold is not None:
             solved = eval_result["mean"] >= self.threshold

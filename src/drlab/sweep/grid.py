@@ -179,7 +179,7 @@ def _check_env(module, config: dict) -> None:
     from drlab.run.rundir import config_from_json
 
     _, cfg = config_from_json(config)
-    envs = make_vec_env(cfg.env_id, 1)
+    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps)
     try:
         module.check_env(cfg, envs)
     finally:

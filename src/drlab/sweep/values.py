@@ -1,7 +1,7 @@
 """The values of ``drlab sweep --set NAME=V1,V2,...``, from text to each config field's type.
 
   int / float     ``lr=1e-3,3e-4``  ``batch_size=32,64``  (``100_000`` and ``1e5`` work for ints)
-  bool            ``double_dqn=true,false``  (also yes/no, on/off, 1/0)
+  bool            ``shared_body=true,false``  (also yes/no, on/off, 1/0)
   str / Literal   ``replay=uniform,per``  (a Literal must be one of its choices)
   tuple of ints   ``hidden=64x64,128x128x128``  (sizes joined by ``x``)
   optional        ``stop_threshold=none,200``  (``none`` is None)
