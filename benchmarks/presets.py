@@ -2,6 +2,7 @@
 
     python benchmarks/presets.py                                  # every preset, seeds 0-4
     python benchmarks/presets.py --only dqn:CartPole-v1:default dqn:CartPole-v1:per --seeds 0,1,2
+    python benchmarks/presets.py --only "dqn:CartPole-v1:default:--target sarsa"   # a preset plus flags
 
 Runs go one after another (never in parallel) so that train_seconds are comparable on a small
 machine. Each run is a normal `drlab train` run; its directory stays under --runs for inspection.
@@ -37,14 +38,15 @@ DEFAULT_CASES = [
 ]
 
 
-def run_case(algo: str, env_id: str, preset: str, seed: int, runs: Path) -> dict:
-    run_dir = runs / f"{algo}-{env_id.replace('/', '_')}-{preset}-s{seed}"
+def run_case(algo: str, env_id: str, preset: str, seed: int, runs: Path, flags: str = "") -> dict:
+    slug = "".join(c if c.isalnum() else "_" for c in flags.strip("- "))
+    run_dir = runs / f"{algo}-{env_id.replace('/', '_')}-{preset}{'-' + slug if slug else ''}-s{seed}"
     if (run_dir / "summary.json").exists():  # resumable benchmark: reuse finished runs
         return json.loads((run_dir / "summary.json").read_text())
     if run_dir.exists():
         raise SystemExit(f"{run_dir} exists without summary.json; remove it or resume it first")
     cmd = [sys.executable, "-m", "drlab.cli", "train", algo, env_id, "--preset", preset, "--seed", str(seed),
-           "--run-dir", str(run_dir), "--no-progress"]
+           "--run-dir", str(run_dir), "--no-progress", *flags.split()]
     subprocess.run(cmd, check=True)
     return json.loads((run_dir / "summary.json").read_text())
 
@@ -60,7 +62,7 @@ def row(algo, env_id, preset, summaries) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="+", default=DEFAULT_CASES, help="cases as ALGO:ENV:PRESET")
+    p.add_argument("--only", nargs="+", default=DEFAULT_CASES, help="cases as ALGO:ENV:PRESET[:FLAGS]")
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--runs", type=Path, default=Path("runs/bench"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/presets.md"))
@@ -68,9 +70,10 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for case in args.only:
-        algo, env_id, preset = case.split(":")
-        summaries = [run_case(algo, env_id, preset, seed, args.runs) for seed in seeds]
-        rows.append(row(algo, env_id, preset, summaries))
+        algo, env_id, preset, *flags = case.split(":", 3)
+        flags = flags[0] if flags else ""
+        summaries = [run_case(algo, env_id, preset, seed, args.runs, flags) for seed in seeds]
+        rows.append(row(algo, env_id, f"{preset} {flags}".strip(), summaries))
         print(rows[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(merge_rows(args.out.read_text() if args.out.exists() else "", rows))

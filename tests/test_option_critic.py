@@ -182,3 +182,49 @@ def test_recent_batch_one_pass_equals_obs_and_next_obs_stacked():
     loss_one, _ = oc.actor_loss(net, net, one_pass, cfg)
     loss_two, _ = oc.actor_loss(net, net, two_stacks, cfg)
     torch.testing.assert_close(loss_one, loss_two)
+
+
+def test_termination_advantage_on_the_value_scale():
+    advantage = torch.tensor([0.0, -2.0, -4.0, -100.0])
+    mask = torch.tensor([1.0, 1.0, 1.0, 0.0])  # the last one ends an episode: it does not count
+    assert torch.equal(oc.on_value_scale(advantage, mask, "raw"), advantage)
+    std = torch.tensor([0.0, -2.0, -4.0]).std(unbiased=False)
+    torch.testing.assert_close(oc.on_value_scale(advantage, mask, "scaled")[:3], torch.tensor([0.0, -2.0, -4.0]) / std)
+    normalized = oc.on_value_scale(advantage, mask, "normalized")[:3]
+    torch.testing.assert_close(normalized, (torch.tensor([0.0, -2.0, -4.0]) + 2.0) / std)
+    # Scale-free: values 100 times larger give the same normalised advantages.
+    torch.testing.assert_close(oc.on_value_scale(100 * advantage, mask, "normalized")[:3], normalized)
+
+
+def test_rollout_targets_match_a_brute_force_return():
+    rng = np.random.default_rng(0)
+    steps, envs, gamma = 4, 2, 0.9
+    rewards = rng.normal(size=(steps, envs)).astype(np.float32)
+    terminated, truncated = np.zeros((steps, envs), bool), np.zeros((steps, envs), bool)
+    valid = np.ones((steps, envs), bool)
+    terminated[1, 0], valid[2, 0] = True, False  # env 0 terminates at step 1; step 2 is its autoreset step
+    truncated[2, 1], valid[3, 1] = True, False  # env 1 is truncated at step 2
+    rows = np.flatnonzero(valid.reshape(-1))
+    utility = rng.normal(size=(steps, envs))  # U(s'_t, w_t)
+    batch = {"window": {"rewards": rewards, "terminated": terminated, "truncated": truncated, "valid": valid},
+             "rows": torch.from_numpy(rows)}
+    got = oc.rollout_targets(batch, torch.from_numpy(utility.reshape(-1)[rows]).float(), gamma).numpy()
+
+    def ret(t, n):
+        if terminated[t, n]:
+            return rewards[t, n]
+        if truncated[t, n] or t == steps - 1:
+            return rewards[t, n] + gamma * utility[t, n]
+        return rewards[t, n] + gamma * ret(t + 1, n)
+
+    np.testing.assert_allclose(got, [ret(*divmod(int(i), envs)) for i in rows], rtol=1e-5)
+
+
+def test_evaluation_reports_how_long_options_last(tmp_path):
+    import drlab
+
+    result = drlab.train("option-critic", "CartPole-v1", total_steps=2000, eval_interval=0, final_eval_episodes=4,
+                         progress=False, run_dir=str(tmp_path / "r"))
+    options = result.summary["eval"]["options"]
+    assert len(options["shares"]) == 2 and abs(sum(options["shares"]) - 1) < 1e-9
+    assert options["mean_duration"] >= 1

@@ -87,6 +87,16 @@ def tyro_message(text: str) -> str:
     return f"{title.lower()}: {body}" if title and body else (body or title or "invalid arguments (see --help)")
 
 
+def options_note(evaluation: dict) -> str:
+    """How long options lasted in an evaluation of an agent with options, and each one's share."""
+    options = evaluation.get("options")
+    if not options:
+        return ""
+    shares = "/".join(f"{share:.0%}" for share in options["shares"])
+    duration = options["mean_duration"]
+    return f"; options last {duration:.1f} steps on average, shares {shares}" if duration else f"; option shares {shares}"
+
+
 def report(result) -> int:
     if result.interrupted:
         print(f"interrupted; checkpoint saved in {result.dir}. Continue with: drlab resume {result.dir}", file=sys.stderr)
@@ -100,6 +110,7 @@ def report(result) -> int:
         if s["threshold"] is not None:
             verdict = f", threshold {s['threshold']:g}: {'solved' if s['solved'] else 'not solved'}"
         line += f"; greedy evaluation over {e['episodes']} episodes: {e['mean']:.1f} +- {e['std']:.1f}{verdict}"
+        line += options_note(e)
     print(line)
     return 0
 
@@ -158,7 +169,8 @@ def cmd_eval(argv: list[str]) -> int:
         print(json.dumps(result))
     else:
         kind = "greedy" if result["greedy"] else "stochastic"
-        print(f"{agent.config.env_id}: {kind} return over {result['episodes']} episodes: {result['mean']:.2f} +- {result['std']:.2f}")
+        print(f"{agent.config.env_id}: {kind} return over {result['episodes']} episodes: "
+              f"{result['mean']:.2f} +- {result['std']:.2f}{options_note(result)}")
     return 0
 
 

@@ -21,10 +21,18 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
 
     The episodes run on up to 16 envs at once. Each env is given a fixed quota of episodes
     up front; taking "the first N episodes to finish" instead would favour short episodes.
+    For an agent with options the result also holds ``options``: the mean duration of an option
+    (steps from its choice to the next choice of another option or the episode's end) and each
+    option's share of the steps, over the evaluated episodes.
     """
     n = min(episodes, MAX_EVAL_ENVS)
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
     envs = make_vec_env(env_id, n, max_episode_steps=max_episode_steps)
+    option_stats = None
+    if hasattr(agent, "options"):
+        from drlab.algos.option_agent import OptionStats
+
+        option_stats = OptionStats(n, agent.net.num_options)
     try:
         obs, _ = envs.reset(seed=seed)
         stats = EpisodeStats(n)
@@ -33,9 +41,12 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
         starts = np.ones(n, dtype=bool)  # envs whose observation begins an episode (agents with options care)
         returns: list[float] = []
         while (finished < quota).any():
-            obs, rewards, terminated, truncated, info = envs.step(agent.act(obs, greedy=greedy, starts=starts))
-            done = terminated | truncated
+            actions = agent.act(obs, greedy=greedy, starts=starts)
             valid = ~prev_done
+            if option_stats is not None:  # steps of the episodes that count: envs still under quota
+                option_stats.update(agent.options, starts, valid & (finished < quota))
+            obs, rewards, terminated, truncated, info = envs.step(actions)
+            done = terminated | truncated
             starts = prev_done  # this step was an autoreset step: obs is a reset observation
             rewards, game_over, game_step = game_signals(rewards, done, valid, info)
             ended = np.flatnonzero(game_over & game_step)
@@ -47,7 +58,13 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
             prev_done = done
     finally:
         envs.close()
-    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": len(returns), "greedy": greedy}
+    result = {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": len(returns), "greedy": greedy}
+    if option_stats is not None:
+        option_stats.close_spells()
+        stats = option_stats.metrics()
+        result["options"] = {"mean_duration": stats.get("option_duration"),
+                             "shares": [float(stats[f"option_share_{w}"]) for w in range(agent.net.num_options)]}
+    return result
 
 
 @dataclass

@@ -14,8 +14,14 @@ softmax over Q_Omega); an episode start always chooses afresh.
   r + gamma * U(s', w) (actor_return = "one-step") or the discounted return to the end of the update
   window, bootstrapped with U there ("rollout": n-step, as in A2OC, Harb et al. 2018; the return
   of the call-and-return behaviour, option switches included, estimates Q_U(s, w, a)); the
-  termination gradient beta_w(s') * (Q_Omega(s', w) - V(s') + xi), masked at episode ends (an
-  option cannot continue past one). xi > 0 makes options last longer.
+  termination gradient beta_w(s') * (A(s', w) + xi), masked at episode ends (an option cannot
+  continue past one), with the termination advantage A(s', w) = Q_Omega(s', w) - V(s'). Raw, A is
+  in the units of the values (50-80 on CartPole), so a small fixed xi weighs nothing against it.
+  termination_advantage = "scaled" divides A by its std over the batch, so that xi is the margin
+  (in stds) by which another option must be better for this one to end; "normalized" (the
+  course's Option-Critic) also centres it: an option ends where it is worse than usual. On
+  CartPole none of the three gives options that both last and share the work (docs/option-critic.md):
+  either one option takes every step or the options alternate almost every step.
 
 The notebook's bugs are not here: the actor and critic learning rates go to their own optimizers,
 the temperature divides the logits once, and the pictures (drlab plot options) use the option asked for.
@@ -30,14 +36,13 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from drlab.algos.option_agent import OptionAgent, OptionCriticNet, OptionStats
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
-from drlab.nets import ACTIVATIONS, NatureCNN, mlp_body, obs_tensor, orthogonal_init
+from drlab.nets import obs_tensor
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
-from drlab.policies import sample_categorical
 from drlab.returns import discounted_returns
 
 VARIANTS = {
@@ -47,7 +52,7 @@ VARIANTS = {
 
 # A config.json written before a setting existed gets the value that run had in effect (vector
 # observations only, float32, checkpoints with the replay).
-ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step"}
+ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step", "termination_advantage": "raw"}
 
 
 @dataclass
@@ -73,6 +78,9 @@ class Config(RunConfig):
     """Fraction of total_steps over which epsilon decays linearly."""
     xi: float = 0.01
     """Termination regulariser, added to the termination advantage (larger: longer options)."""
+    termination_advantage: Literal["raw", "scaled", "normalized"] = "raw"
+    """Q_Omega(s', w) - V(s') as it is, divided by its std over the batch (scaled), or also centred
+    (normalized, as the course's Option-Critic); scaled and normalized put xi in std units."""
     ent_coef: float = 0.01
     """Weight of the intra-option policies' entropy bonus."""
     actor_return: Literal["one-step", "rollout"] = "one-step"
@@ -117,85 +125,6 @@ class Config(RunConfig):
 def check_env(cfg: Config, envs) -> None:
     check_discrete_actions("option-critic", cfg.env_id, envs)
     check_vector_observations("option-critic", cfg.env_id, envs, images=True)
-
-
-class OptionCriticNet(nn.Module):
-    """Shared body -> Q_Omega(s, .) (B, O), beta(s) (B, O), intra-option logits (B, O, A).
-
-    The body is an MLP for vectors, or for stacked frames the Nature CNN (Mnih et al. 2015), as in
-    Bacon et al.'s Atari experiments: one conv body shared by Q_Omega, the terminations and the
-    intra-option policies, each a linear head on its 512 features (orthogonal init: gain sqrt 2, and
-    0.01 on the policy heads so that every option's policy starts near uniform)."""
-
-    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, num_options: int, hidden: tuple[int, ...],
-                 activation: str = "tanh", temperature: float = 1.0, bf16: bool = False):
-        super().__init__()
-        self.num_options, self.num_actions, self.temperature = num_options, num_actions, temperature
-        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
-        if len(obs_shape) == 3:
-            self.body, features = NatureCNN(obs_shape, bf16), NatureCNN.features
-        else:
-            self.body, features = mlp_body(int(np.prod(obs_shape)), hidden, ACTIVATIONS[activation]), hidden[-1]
-        self.q_head = nn.Linear(features, num_options)
-        self.beta_head = nn.Linear(features, num_options)
-        self.pi_head = nn.Linear(features, num_options * num_actions)
-        if len(obs_shape) == 3:
-            orthogonal_init(self, np.sqrt(2))
-            orthogonal_init(self.pi_head, 0.01)
-
-    def forward(self, obs: torch.Tensor):
-        features = self.body(obs)
-        logits = self.pi_head(features).view(-1, self.num_options, self.num_actions) / self.temperature
-        return self.q_head(features), torch.sigmoid(self.beta_head(features)), logits
-
-
-class OptionAgent:
-    """Acts with options, batched over envs; keeps each env's active option between calls.
-
-    ``starts`` marks envs whose observation begins an episode: their option is chosen afresh.
-    Greedy acting takes argmax decisions throughout (best option, terminate when beta >= 0.5,
-    most likely action); otherwise options are chosen epsilon-greedily or by softmax over
-    Q_Omega, terminations sampled and actions sampled.
-    """
-
-    def __init__(self, net: OptionCriticNet, cfg: Config, obs_space, device: torch.device, rng: np.random.Generator):
-        self.net, self.cfg, self.obs_space, self.device = net, cfg, obs_space, device
-        self.rng = rng
-        self.options = np.zeros(0, dtype=np.int64)  # sized on first use
-        self.epsilon = cfg.eps_end
-
-    @torch.inference_mode()
-    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
-        q, beta, logits = self.net(obs_tensor(obs, self.device))
-        q, beta, logits = q.cpu().numpy(), beta.cpu().numpy(), logits.cpu().numpy()
-        n = len(obs)
-        if len(self.options) != n:
-            self.options, starts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
-        elif starts is None:
-            starts = np.zeros(n, dtype=bool)
-        beta_now = beta[np.arange(n), self.options]
-        ends = beta_now >= 0.5 if greedy else self.rng.random(n) < beta_now
-        choose = starts | ends
-        if choose.any():
-            self.options[choose] = self.choose_options(q[choose], greedy)
-        option_logits = logits[np.arange(n), self.options]
-        return option_logits.argmax(axis=1) if greedy else sample_categorical(option_logits, self.rng)
-
-    def choose_options(self, q: np.ndarray, greedy: bool) -> np.ndarray:
-        if greedy:
-            return q.argmax(axis=1)
-        if self.cfg.option_choice == "softmax":
-            return sample_categorical(q / self.cfg.option_temperature, self.rng)
-        options = q.argmax(axis=1)
-        explore = self.rng.random(len(q)) < self.epsilon
-        options[explore] = self.rng.integers(0, q.shape[1], int(explore.sum()))
-        return options
-
-    def state_dict(self) -> dict:
-        return self.net.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:
@@ -247,16 +176,31 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
         else:
             target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_next
         policy_advantage = target - q.gather(1, options[:, None]).squeeze(1)
-        termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values + cfg.xi
+        termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values
+        going_on = 1 - batch["done"]  # where an option can go on (its advantage counts)
+        termination_advantage = on_value_scale(termination_advantage, going_on, cfg.termination_advantage)
+        termination_advantage = termination_advantage + cfg.xi
     log_pi = F.log_softmax(logits.gather(1, options[:, None, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
     entropy = -(log_pi.exp() * log_pi).sum(1).mean()
     policy_loss = -(log_pi.gather(1, actions[:, None]).squeeze(1) * policy_advantage).mean()
     beta_w_next = beta_next.gather(1, options[:, None]).squeeze(1)
-    termination_loss = (beta_w_next * termination_advantage * (1 - batch["done"])).mean()
+    termination_loss = (beta_w_next * termination_advantage * going_on).mean()
     loss = policy_loss + termination_loss - cfg.ent_coef * entropy
     return loss, {"actor_loss": loss.detach(), "policy_loss": policy_loss.detach(),
                   "termination_loss": termination_loss.detach(), "entropy": entropy.detach(),
                   "advantage_mean": policy_advantage.mean()}
+
+
+def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """The termination advantage as it is ("raw"), divided by its std over the masked batch
+    ("scaled": still <= 0, so xi is the margin, in stds, by which another option must be better for
+    this one to end), or also centred ("normalized", the course's: ends where worse than usual)."""
+    if kind == "raw":
+        return advantage
+    count = mask.sum().clamp(min=1)
+    mean = (advantage * mask).sum() / count
+    std = (((advantage - mean) ** 2 * mask).sum() / count).sqrt()
+    return ((advantage - mean) if kind == "normalized" else advantage) / (std + 1e-6)
 
 
 def rollout_targets(batch: dict, utility_next: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -331,34 +275,6 @@ class Learner:
         else:  # the actor waits too: its termination and policy advantages come from the critic
             self.refill = min(self.cfg.learning_starts, self.buffer.capacity)
         return replay_note(self.buffer, "buffer" in state, self.cfg.save_replay, max(self.cfg.batch_size, self.refill))
-
-
-class OptionStats:
-    """Option usage shares and mean option duration (steps between switches) over a logging window."""
-
-    def __init__(self, num_envs: int, num_options: int):
-        self.usage = np.zeros(num_options, dtype=np.int64)
-        self.durations: list[int] = []
-        self.running = np.zeros(num_envs, dtype=np.int64)
-        self.previous = np.full(num_envs, -1, dtype=np.int64)
-
-    def update(self, options: np.ndarray, starts: np.ndarray, valid: np.ndarray) -> None:
-        options_valid = options[valid]
-        self.usage += np.bincount(options_valid, minlength=len(self.usage))
-        switched = valid & ((options != self.previous) | starts)
-        self.durations.extend(self.running[switched & (self.running > 0)].tolist())
-        self.running[switched] = 0
-        self.running += valid
-        self.previous = np.where(valid, options, self.previous)
-
-    def metrics(self) -> dict:
-        total = max(1, int(self.usage.sum()))
-        out = {f"option_share_{w}": self.usage[w] / total for w in range(len(self.usage))}
-        if self.durations:
-            out["option_duration"] = float(np.mean(self.durations))
-        self.usage[:] = 0
-        self.durations.clear()
-        return out
 
 
 # ---- the training loop ------------------------------------------------------------------------
