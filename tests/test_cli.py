@@ -55,7 +55,7 @@ def assert_one_line_error(result, *fragments):
     (["train", "dqn", "ALE/Pong-v5"], ["pip install 'drlab[atari]'"]),
     (["train", "dqn", "VizdoomDefendCenter-v1"], ["pip install 'drlab[vizdoom]'"]),
     (["eval", "no/such/run"], ["no run directory at no/such/run"]),
-    (["train", "ppo", "CartPole-v1", "--batch-size", "100"], ["batch_size (100) must divide the rollout", "128 * 8 = 1024"]),
+    (["train", "ppo", "CartPole-v1", "--batch-size", "100"], ["batch_size (100) must divide the rollout", "64 * 8 = 512"]),
     (["train", "a2c", "CartPole-v1", "--gae-lambda", "2"], ["gae_lambda must be in [0, 1]"]),
     (["train", "reinforce", "CartPole-v1", "--baseline", "median"], ["invalid choice 'median'", "--baseline", "'learned'"]),
     (["train", "a2c", "CartPole-v1", "--lr", "abc"], ["--lr", "'abc'"]),

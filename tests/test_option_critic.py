@@ -145,7 +145,14 @@ def test_short_run_pictures_and_video(tmp_path):
     usage = json.loads((tmp_path / "pics" / "options.json").read_text())
     assert (tmp_path / "pics" / "option_maps.png").stat().st_size > 10_000
     assert (tmp_path / "pics" / "option_timeline.png").stat().st_size > 10_000
+    assert (tmp_path / "pics" / "option_choice.png").stat().st_size > 10_000
     assert sum(usage["option_share"]) == pytest.approx(1.0)
+    # The fixed dimensions and the slices are the user's to choose; bad choices are one line, status 2.
+    assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p2"), "--fixed", "0=0.5", "1=-1",
+                 "--slices", "2", "--dims", "0", "2", "--slice-dims", "1", "3"]) == 0
+    assert (tmp_path / "p2" / "option_choice.png").stat().st_size > 10_000
+    for bad in (["--fixed", "7=1"], ["--fixed", "x"], ["--slice-dims", "2", "0"], ["--slices", "-1"]):
+        assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p3"), *bad]) == 2, bad
     assert main(["record", str(run.dir), "--out", str(tmp_path / "v.mp4")]) == 0
     assert (tmp_path / "v.mp4").stat().st_size > 1_000
 
@@ -228,3 +235,27 @@ def test_evaluation_reports_how_long_options_last(tmp_path):
     options = result.summary["eval"]["options"]
     assert len(options["shares"]) == 2 and abs(sum(options["shares"]) - 1) < 1e-9
     assert options["mean_duration"] >= 1
+
+
+def test_normalized_policy_advantage_by_hand():
+    """--normalize-advantages: the intra-option policy loss uses (A - mean A) / std A over the batch,
+    with A = r + gamma * U(s', w) - Q_Omega(s, w), U from the target network."""
+    torch.manual_seed(0)
+    n = 6
+    batch = {"obs": torch.randn(n, 4), "next_obs": torch.randn(n, 4), "options": torch.randint(0, 2, (n,)),
+             "actions": torch.randint(0, 2, (n,)), "rewards": torch.randn(n), "terminated": torch.zeros(n),
+             "done": torch.zeros(n)}
+    batch["terminated"][2] = batch["done"][2] = 1.0
+    net, target = oc.OptionCriticNet(4, 2, 2, (8,)), oc.OptionCriticNet(4, 2, 2, (8,))
+    cfg = oc.Config(num_options=2, normalize_advantages=True, gamma=0.9)
+    _, metrics = oc.actor_loss(net, target, batch, cfg)
+    with torch.no_grad():
+        w, a = batch["options"], batch["actions"]
+        q, _, logits = net(batch["obs"])
+        q_next, beta_next, _ = target(batch["next_obs"])
+        rows = torch.arange(n)
+        utility = (1 - beta_next[rows, w]) * q_next[rows, w] + beta_next[rows, w] * q_next.max(1).values
+        advantage = batch["rewards"] + 0.9 * (1 - batch["terminated"]) * utility - q[rows, w]
+        advantage = (advantage - advantage.mean()) / advantage.std(unbiased=False)
+        log_pi = torch.log_softmax(logits[rows, w], dim=1)[rows, a]
+    torch.testing.assert_close(metrics["policy_loss"], -(log_pi * advantage).mean(), rtol=1e-4, atol=1e-5)

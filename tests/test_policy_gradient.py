@@ -336,3 +336,29 @@ def test_a2c_critic_lr_gives_the_critic_an_optimizer_of_its_own(tmp_path):
     (tmp_path / "s").mkdir()
     with pytest.raises(DrlabError, match="critic_lr needs separate actor and critic networks"):
         Run("a2c", shared, tmp_path / "s")
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a2c", "ppo"])
+def test_head_init_gains_and_configs_written_before_it(algo):
+    """head_init small: policy outputs at gain 0.01 (near-uniform policy), value at 1; sqrt2: both
+    heads at sqrt 2 as in the course notebooks. A config.json from before head_init loads as small."""
+    import gymnasium as gym
+
+    from drlab.algos import get_algo
+    from drlab.config import build_config
+    from drlab.run.rundir import config_from_json
+
+    module = get_algo(algo)
+    obs_space = gym.spaces.Box(-1, 1, (4,))
+    norms = {}
+    for head_init in ("small", "sqrt2"):
+        cfg = build_config(module.Config, "CartPole-v1", {"head_init": head_init})
+        net = module.make_agent(cfg, obs_space, gym.spaces.Discrete(2), torch.device("cpu")).net
+        policy_out = net.policy_head if net.shared_body else net.actor[-1]
+        # An orthogonal (2 x 64) matrix with gain g has singular values g.
+        norms[head_init] = torch.linalg.matrix_norm(policy_out.weight, ord=2).item()
+    assert norms["small"] == pytest.approx(0.01, rel=1e-3) and norms["sqrt2"] == pytest.approx(2 ** 0.5, rel=1e-3)
+    written = dataclasses.asdict(build_config(module.Config, "CartPole-v1", {}))
+    written.pop("head_init")
+    _, cfg = config_from_json({**written, "algo": algo})
+    assert cfg.head_init == "small"

@@ -19,7 +19,7 @@ drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
 drlab record RUN_DIR [--out FILE.mp4] [--stochastic]
 drlab plot RUN_DIR... [--out FILE.png]
-drlab plot options RUN_DIR [--out DIR] [--dims I J]
+drlab plot options RUN_DIR [--out DIR] [--dims I J] [--fixed I=V ...] [--slices N] [--slice-dims K L]
 drlab resume RUN_DIR
 drlab list
 
@@ -233,11 +233,27 @@ def cmd_plot_options(argv: list[str]) -> int:
     p.add_argument("--dims", type=int, nargs=2, default=None, metavar=("I", "J"),
                    help="observation dimensions of the maps (default: pole angle x angular velocity on CartPole, "
                         "x x y on LunarLander)")
+    p.add_argument("--fixed", nargs="+", default=[], metavar="I=VALUE",
+                   help="values of the dimensions the maps hold fixed (default 0), e.g. --fixed 0=0.5 1=-0.2")
+    p.add_argument("--slices", type=int, default=4, metavar="N",
+                   help="option_choice.png: an N x N grid of slices of the greedy option choice (0: none; default 4)")
+    p.add_argument("--slice-dims", type=int, nargs=2, default=None, metavar=("K", "L"),
+                   help="the dimensions the slices step through, down and across (default: cart position x "
+                        "velocity on CartPole, vx x vy on LunarLander)")
     p.add_argument("--seed", type=int, default=0, help="seed of the greedy episode")
     args = p.parse_args(argv)
-    usage = plot_options(args.run_dir, args.out or args.run_dir / "options", args.dims, args.seed)
+    fixed = {}
+    for item in args.fixed:
+        index, _, value = item.partition("=")
+        try:
+            fixed[int(index)] = float(value)
+        except ValueError:
+            raise DrlabError(f"--fixed takes I=VALUE pairs such as 0=0.5 (got {item!r})") from None
+    usage = plot_options(args.run_dir, args.out or args.run_dir / "options", args.dims, args.seed,
+                         fixed, args.slices, args.slice_dims)
     shares = ", ".join(f"option {w}: {share:.0%}" for w, share in enumerate(usage["option_share"]))
-    pictures = f"{usage['maps']} and {usage['timeline']}" if usage["maps"] else f"{usage['timeline']} and {usage['frames']}"
+    pictures = (", ".join(str(usage[k]) for k in ("maps", "choice") if usage.get(k)) + f" and {usage['timeline']}"
+                if usage["maps"] else f"{usage['timeline']} and {usage['frames']}")
     print(f"wrote {pictures}; greedy episode: return {usage['episode_return']:.1f}, "
           f"{usage['episode_steps']} steps, {usage['switches']} switches; active share {shares}")
     return 0

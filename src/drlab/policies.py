@@ -22,7 +22,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
                  shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True,
-                 normalize_obs: bool = False, bf16: bool = False):
+                 normalize_obs: bool = False, bf16: bool = False, head_init: str = "small"):
         super().__init__()
         act = ACTIVATIONS[activation]
         obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
@@ -40,10 +40,11 @@ class ActorCritic(nn.Module):
         else:
             self.actor = mlp(obs_dim, hidden, num_actions, act)
             self.critic = mlp(obs_dim, hidden, value_outputs, act)
-        if ortho_init:  # the usual PPO/A2C init: sqrt 2 inside, small policy outputs, unit value outputs
+        if ortho_init:  # sqrt 2 inside; the usual PPO/A2C heads are small policy outputs, unit value outputs
             orthogonal_init(self, math.sqrt(2))
-            orthogonal_init(self.policy_head if self.shared_body else self.actor[-1], 0.01)
-            orthogonal_init(self.value_head if self.shared_body else self.critic[-1], 1.0)
+            if head_init == "small":
+                orthogonal_init(self.policy_head if self.shared_body else self.actor[-1], 0.01)
+                orthogonal_init(self.value_head if self.shared_body else self.critic[-1], 1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, values) of a batch of observations (float vectors, or uint8 frames)."""

@@ -52,7 +52,8 @@ VARIANTS = {
 
 # A config.json written before a setting existed gets the value that run had in effect (vector
 # observations only, float32, checkpoints with the replay).
-ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step", "termination_advantage": "raw"}
+ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step", "termination_advantage": "raw",
+                  "normalize_advantages": False}
 
 
 @dataclass
@@ -86,6 +87,10 @@ class Config(RunConfig):
     actor_return: Literal["one-step", "rollout"] = "one-step"
     """The actor's estimate of Q_U(s, w, a): r + gamma * U(s', w), or the discounted return to the end
     of the update window bootstrapped with U there (n-step: faster credit assignment on pixels)."""
+    normalize_advantages: bool = False
+    """Normalise the intra-option policy's advantage over each actor batch (zero mean, unit std), as
+    PPO does: the policy gradient keeps its size against the entropy bonus when rewards are small
+    (clipped Atari rewards)."""
     actor_lr: float = 1e-3
     """Learning rate of the actor (intra-option policies and terminations)."""
     critic_lr: float = 1e-3
@@ -176,6 +181,9 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
         else:
             target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_next
         policy_advantage = target - q.gather(1, options[:, None]).squeeze(1)
+        advantage_mean = policy_advantage.mean()  # reported before any normalisation
+        if cfg.normalize_advantages:
+            policy_advantage = on_value_scale(policy_advantage, torch.ones_like(policy_advantage), "normalized")
         termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values
         going_on = 1 - batch["done"]  # where an option can go on (its advantage counts)
         termination_advantage = on_value_scale(termination_advantage, going_on, cfg.termination_advantage)
@@ -188,7 +196,7 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
     loss = policy_loss + termination_loss - cfg.ent_coef * entropy
     return loss, {"actor_loss": loss.detach(), "policy_loss": policy_loss.detach(),
                   "termination_loss": termination_loss.detach(), "entropy": entropy.detach(),
-                  "advantage_mean": policy_advantage.mean()}
+                  "advantage_mean": advantage_mean}
 
 
 def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:

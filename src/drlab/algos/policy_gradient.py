@@ -27,7 +27,10 @@ class PGConfig(RunConfig):
     activation: Literal["tanh", "relu"] = "tanh"
     """Hidden-layer activation."""
     ortho_init: bool = True
-    """Orthogonal initialisation (gain sqrt 2; 0.01 on the policy output, 1 on the value output)."""
+    """Orthogonal initialisation (gain sqrt 2 inside; the output layers as head_init says)."""
+    head_init: Literal["small", "sqrt2"] = "small"
+    """Gains of the output layers under ortho_init: small (0.01 on the policy, 1 on the value, as
+    SB3 and Andrychowicz et al. 2021) or sqrt2 (both, as the course notebooks' Atari A2C)."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
     """Optimizer."""
     lr: float = 1e-3
@@ -86,7 +89,7 @@ def check_env(algo: str, cfg: PGConfig, envs, images: bool = False) -> None:
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
                       value_outputs: int = 1) -> PolicyAgent:
     net = ActorCritic(obs_space.shape, int(action_space.n), tuple(cfg.hidden), cfg.activation,
-                      shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16).to(device)
+                      shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16, cfg.head_init).to(device)
     return PolicyAgent(net, obs_space, device, cfg.seed)
 
 
@@ -120,6 +123,10 @@ class PolicyLearner:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.reward_scaler is not None:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
+
+
+# Settings added since, with the value older runs had in effect (each algorithm's ADDED_SETTINGS holds these).
+ADDED_SETTINGS = {"head_init": "small"}
 
 
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:

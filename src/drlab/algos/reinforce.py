@@ -25,6 +25,7 @@ from drlab.returns import complete_mask, discounted_returns, explained_variance
 VARIANTS = {
     "default": "Monte-Carlo policy gradient; baseline none | mean | learned, entropy bonus, normalised returns",
 }
+ADDED_SETTINGS = pg.ADDED_SETTINGS
 
 
 @dataclass

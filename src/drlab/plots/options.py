@@ -3,6 +3,10 @@
 On vector observations:
 * option_maps.png: for each option, Q_Omega(s, w) and beta_w(s) over a grid of two observation
   dimensions, the other dimensions held at fixed values (0 unless given);
+* option_choice.png: a grid of slices (4 x 4 by default, as the course notebooks draw): each panel
+  maps the option the greedy agent picks when it chooses, argmax_w Q_Omega(s, w), over the same two
+  dimensions, with two further dimensions held at the panel's values; the shading is how likely that
+  option is to end on arriving there (its beta), so dark areas are where the picked option holds;
 * option_timeline.png: the active option over one greedy episode, above the observation traces.
 
 On frames (Atari, VizDoom), where no two observation dimensions make a map:
@@ -33,6 +37,11 @@ DEFAULT_DIMS = {
     "CartPole-v1": ((2, 3), ("pole angle (rad)", "pole angular velocity"), ((-0.21, 0.21), (-2.0, 2.0))),
     "LunarLander-v3": ((0, 1), ("x position", "y position"), ((-1.0, 1.0), (0.0, 1.5))),
 }
+# Env id -> (the two dimensions the slices step through, their ranges): the grid of option_choice.png.
+DEFAULT_SLICE_DIMS = {
+    "CartPole-v1": ((0, 1), ((-1.5, 1.5), (-1.5, 1.5))),
+    "LunarLander-v3": ((2, 3), ((-1.0, 1.0), (-1.0, 0.5))),
+}
 OBS_NAMES = {
     "CartPole-v1": ("cart position", "cart velocity", "pole angle", "pole angular velocity"),
     "LunarLander-v3": ("x", "y", "vx", "vy", "angle", "angular velocity", "left leg", "right leg"),
@@ -52,7 +61,12 @@ def grid_values(net, dims, ranges, fixed: np.ndarray, size: int = 61):
     return xs, ys, q.numpy().reshape(shape).transpose(2, 0, 1), beta.numpy().reshape(shape).transpose(2, 0, 1)
 
 
-def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = None, seed: int = 0) -> dict:
+def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = None, seed: int = 0,
+                 fixed_values: dict[int, float] | None = None, slices: int = 4,
+                 slice_dims: tuple[int, int] | None = None) -> dict:
+    """Draw the option pictures of an option-critic run into ``out_dir``. Vectors: ``dims`` are the
+    maps' axes; ``fixed_values`` {dimension: value} hold the others (0 where not given); the choice
+    grid steps ``slice_dims`` through ``slices`` values each (0: no grid)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,8 +81,9 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         raise DrlabError(f"{run_dir} is a {agent.algo} run; option pictures need an option-critic run")
     env_id, net = agent.config.env_id, agent.net
     if isinstance(net.body, NatureCNN):
-        if dims is not None:
-            raise DrlabError("--dims picks two observation dimensions of a vector env; this run sees frames")
+        if dims is not None or fixed_values or slice_dims is not None:
+            raise DrlabError("--dims, --fixed and --slice-dims pick observation dimensions of a vector env; "
+                             "this run sees frames")
         return plot_pixel_options(agent, Path(out_dir), seed)
     obs_dim = net.body[0].in_features
     names = OBS_NAMES.get(env_id, tuple(f"obs[{i}]" for i in range(obs_dim)))
@@ -82,11 +97,26 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         if tuple(dims) == tuple(default_dims):
             labels, ranges = default_labels, default_ranges
     labels = labels or tuple(names[d] for d in dims)
+    fixed = np.zeros(obs_dim, dtype=np.float32)
+    for d, value in (fixed_values or {}).items():
+        if not 0 <= d < obs_dim:
+            raise DrlabError(f"--fixed names observation dimension {d}; this env has 0..{obs_dim - 1}")
+        fixed[d] = value
+    if slices < 0:
+        raise DrlabError(f"--slices must be >= 0 (got {slices})")
+    default_slice_dims, slice_ranges = DEFAULT_SLICE_DIMS.get(env_id, (None, ((-1.0, 1.0), (-1.0, 1.0))))
+    if slice_dims is None:  # the env's own, or the first two dimensions the maps do not use
+        slice_dims = default_slice_dims or tuple(d for d in range(obs_dim) if d not in dims)[:2]
+    elif tuple(slice_dims) != default_slice_dims:
+        slice_ranges = ((-1.0, 1.0), (-1.0, 1.0))
+    if slices and (len(slice_dims) != 2 or len(set(slice_dims) | set(dims)) != 4
+                   or not all(0 <= d < obs_dim for d in slice_dims)):
+        raise DrlabError(f"--slice-dims needs two observation indices in 0..{obs_dim - 1} other than the maps' "
+                         f"{list(dims)} (got {list(slice_dims)})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # Option maps: one column per option, Q_Omega on top, beta below.
-    fixed = np.zeros(obs_dim, dtype=np.float32)
     xs, ys, q, beta = grid_values(net, dims, ranges, fixed)
     num_options = q.shape[0]
     fig, axes = plt.subplots(2, num_options, figsize=(4.2 * num_options, 7), dpi=110, squeeze=False)
@@ -102,12 +132,16 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
             ax.set_xlabel(labels[0])
             ax.set_ylabel(labels[1])
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    others = ", ".join(f"{names[i]} = 0" for i in range(obs_dim) if i not in dims)
+    others = ", ".join(f"{names[i]} = {fixed[i]:g}" for i in range(obs_dim) if i not in dims)
     fig.suptitle(f"{env_id}: what each option learned ({others})", fontsize=10)
     fig.tight_layout()
     maps = out_dir / "option_maps.png"
     fig.savefig(maps)
     plt.close(fig)
+    choice = None
+    if slices:
+        choice = out_dir / "option_choice.png"
+        plot_choice_grid(net, env_id, choice, dims, ranges, labels, fixed, slice_dims, slice_ranges, slices, names)
 
     # Timeline of one greedy episode.
     env = make_env(env_id, max_episode_steps=agent.config.max_episode_steps)
@@ -145,10 +179,49 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         "episode_return": total, "episode_steps": int(len(options)),
         "option_share": [float(np.mean(options == w)) for w in range(num_options)],
         "switches": int(np.sum(options[1:] != options[:-1])),
-        "maps": str(maps), "timeline": str(timeline),
+        "maps": str(maps), "choice": str(choice) if choice else None, "timeline": str(timeline),
     }
     (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
     return usage
+
+
+def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: np.ndarray, slice_dims,
+                     slice_ranges, slices: int, names) -> None:
+    """option_choice.png: slices x slices panels over ``dims``, ``slice_dims`` stepping through their
+    ranges down the rows and across the columns. Each cell is coloured by the option a greedy choice
+    picks there (argmax_w Q_Omega), pale where that option would end on arriving (beta near 1)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows_values, cols_values = (np.linspace(*r, slices) for r in slice_ranges)
+    num_options = net.num_options
+    colors = np.array([plt.matplotlib.colors.to_rgb(plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10])
+                       for w in range(num_options)])
+    fig, axes = plt.subplots(slices, slices, figsize=(2.6 * slices + 1, 2.4 * slices + 1), dpi=100,
+                             squeeze=False, sharex=True, sharey=True)
+    for i, row_value in enumerate(rows_values):
+        for j, col_value in enumerate(cols_values):
+            panel_fixed = fixed.copy()
+            panel_fixed[slice_dims[0]], panel_fixed[slice_dims[1]] = row_value, col_value
+            xs, ys, q, beta = grid_values(net, dims, ranges, panel_fixed, size=41)
+            picked = q.argmax(0)
+            holds = 1.0 - np.take_along_axis(beta, picked[None], 0)[0]
+            image = 1.0 - holds[..., None] * (1.0 - colors[picked])  # white where the picked option ends at once
+            ax = axes[i, j]
+            ax.imshow(image, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), aspect="auto")
+            ax.set_title(f"{names[slice_dims[0]]} {row_value:.2g}, {names[slice_dims[1]]} {col_value:.2g}", fontsize=7)
+            if i == slices - 1:
+                ax.set_xlabel(labels[0], fontsize=8)
+            if j == 0:
+                ax.set_ylabel(labels[1], fontsize=8)
+    rest = [f"{names[d]} = {fixed[d]:g}" for d in range(len(fixed)) if d not in (*dims, *slice_dims)]
+    fig.legend(handles=[Patch(color=colors[w], label=f"option {w}") for w in range(num_options)],
+               loc="upper right", ncol=num_options, fontsize=8)
+    fig.suptitle(f"{env_id}: the option a greedy choice picks (argmax Q_Omega); pale where it ends at once (beta ~ 1)"
+                 + (f"; {', '.join(rest)}" if rest else ""), fontsize=9, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def spells(options: np.ndarray) -> list[tuple[int, int, int]]:
