@@ -6,7 +6,8 @@ On vector observations:
 * option_choice.png: a grid of slices (4 x 4 by default, as the course notebooks draw): each panel
   maps the option the greedy agent picks when it chooses, argmax_w Q_Omega(s, w), over the same two
   dimensions, with two further dimensions held at the panel's values; the shading is how likely that
-  option is to end on arriving there (its beta), so dark areas are where the picked option holds;
+  option is to end on arriving there (its beta): full colour where the picked option holds, pale
+  where it would end at once;
 * option_timeline.png: the active option over one greedy episode, above the observation traces.
 
 On frames (Atari, VizDoom), where no two observation dimensions make a map:
@@ -189,7 +190,7 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
                      slice_ranges, slices: int, names) -> None:
     """option_choice.png: slices x slices panels over ``dims``, ``slice_dims`` stepping through their
     ranges down the rows and across the columns. Each cell is coloured by the option a greedy choice
-    picks there (argmax_w Q_Omega), pale where that option would end on arriving (beta near 1)."""
+    picks there (argmax_w Q_Omega), paler where that option would end on arriving (beta near 1)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -206,7 +207,8 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
             xs, ys, q, beta = grid_values(net, dims, ranges, panel_fixed, size=41)
             picked = q.argmax(0)
             holds = 1.0 - np.take_along_axis(beta, picked[None], 0)[0]
-            image = 1.0 - holds[..., None] * (1.0 - colors[picked])  # white where the picked option ends at once
+            # Full colour where the picked option holds, paler (never white) where it would end at once.
+            image = 1.0 - (0.35 + 0.65 * holds[..., None]) * (1.0 - colors[picked])
             ax = axes[i, j]
             ax.imshow(image, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), aspect="auto")
             ax.set_title(f"{names[slice_dims[0]]} {row_value:.2g}, {names[slice_dims[1]]} {col_value:.2g}", fontsize=7)
@@ -217,7 +219,7 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
     rest = [f"{names[d]} = {fixed[d]:g}" for d in range(len(fixed)) if d not in (*dims, *slice_dims)]
     fig.legend(handles=[Patch(color=colors[w], label=f"option {w}") for w in range(num_options)],
                loc="upper right", ncol=num_options, fontsize=8)
-    fig.suptitle(f"{env_id}: the option a greedy choice picks (argmax Q_Omega); pale where it ends at once (beta ~ 1)"
+    fig.suptitle(f"{env_id}: the option a greedy choice picks (argmax Q_Omega); paler where it would end at once (beta ~ 1)"
                  + (f"; {', '.join(rest)}" if rest else ""), fontsize=9, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path)
