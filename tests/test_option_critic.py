@@ -259,3 +259,16 @@ def test_normalized_policy_advantage_by_hand():
         advantage = (advantage - advantage.mean()) / advantage.std(unbiased=False)
         log_pi = torch.log_softmax(logits[rows, w], dim=1)[rows, a]
     torch.testing.assert_close(metrics["policy_loss"], -(log_pi * advantage).mean(), rtol=1e-4, atol=1e-5)
+
+
+def test_option_pictures_of_a_two_dimensional_env(tmp_path):
+    """MountainCar has two observation dimensions: the maps use both, and the choice map is one
+    panel (nothing left to slice through) instead of an error."""
+    from drlab.cli import main
+
+    run = drlab.train("option-critic", "MountainCar-v0", total_steps=1_000, learning_starts=500, eval_interval=0,
+                      final_eval_episodes=1, progress=False, run_dir=str(tmp_path / "r"))
+    assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "pics")]) == 0
+    usage = json.loads((tmp_path / "pics" / "options.json").read_text())
+    assert usage["choice"] and (tmp_path / "pics" / "option_choice.png").stat().st_size > 5_000
+    assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p2"), "--slice-dims", "0", "1"]) == 2

@@ -37,6 +37,7 @@ MAX_SPELLS_SHOWN = 6  # per option, in option_frames.png
 DEFAULT_DIMS = {
     "CartPole-v1": ((2, 3), ("pole angle (rad)", "pole angular velocity"), ((-0.21, 0.21), (-2.0, 2.0))),
     "LunarLander-v3": ((0, 1), ("x position", "y position"), ((-1.0, 1.0), (0.0, 1.5))),
+    "MountainCar-v0": ((0, 1), ("position", "velocity"), ((-1.2, 0.6), (-0.07, 0.07))),
 }
 # Env id -> (the two dimensions the slices step through, their ranges): the grid of option_choice.png.
 DEFAULT_SLICE_DIMS = {
@@ -108,9 +109,11 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     default_slice_dims, slice_ranges = DEFAULT_SLICE_DIMS.get(env_id, (None, ((-1.0, 1.0), (-1.0, 1.0))))
     if slice_dims is None:  # the env's own, or the first two dimensions the maps do not use
         slice_dims = default_slice_dims or tuple(d for d in range(obs_dim) if d not in dims)[:2]
+        if len(slice_dims) < 2:  # too few dimensions to slice through (MountainCar): one panel
+            slice_dims, slices = None, min(slices, 1)
     elif tuple(slice_dims) != default_slice_dims:
         slice_ranges = ((-1.0, 1.0), (-1.0, 1.0))
-    if slices and (len(slice_dims) != 2 or len(set(slice_dims) | set(dims)) != 4
+    if slices and slice_dims is not None and (len(slice_dims) != 2 or len(set(slice_dims) | set(dims)) != 4
                    or not all(0 <= d < obs_dim for d in slice_dims)):
         raise DrlabError(f"--slice-dims needs two observation indices in 0..{obs_dim - 1} other than the maps' "
                          f"{list(dims)} (got {list(slice_dims)})")
@@ -195,15 +198,19 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
     from matplotlib.patches import Patch
 
     rows_values, cols_values = (np.linspace(*r, slices) for r in slice_ranges)
+    if slice_dims is None:  # a single panel: nothing to step through
+        rows_values, cols_values, slice_dims = [None], [None], ()
     num_options = net.num_options
     colors = np.array([plt.matplotlib.colors.to_rgb(plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10])
                        for w in range(num_options)])
-    fig, axes = plt.subplots(slices, slices, figsize=(2.6 * slices + 1, 2.4 * slices + 1), dpi=100,
+    panels = len(rows_values)
+    fig, axes = plt.subplots(panels, panels, figsize=(max(8.0, 2.6 * panels + 1), 2.4 * panels + 1.5), dpi=100,
                              squeeze=False, sharex=True, sharey=True)
     for i, row_value in enumerate(rows_values):
         for j, col_value in enumerate(cols_values):
             panel_fixed = fixed.copy()
-            panel_fixed[slice_dims[0]], panel_fixed[slice_dims[1]] = row_value, col_value
+            if slice_dims:
+                panel_fixed[slice_dims[0]], panel_fixed[slice_dims[1]] = row_value, col_value
             xs, ys, q, beta = grid_values(net, dims, ranges, panel_fixed, size=41)
             picked = q.argmax(0)
             holds = 1.0 - np.take_along_axis(beta, picked[None], 0)[0]
@@ -211,8 +218,10 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
             image = 1.0 - (0.35 + 0.65 * holds[..., None]) * (1.0 - colors[picked])
             ax = axes[i, j]
             ax.imshow(image, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), aspect="auto")
-            ax.set_title(f"{names[slice_dims[0]]} {row_value:.2g}, {names[slice_dims[1]]} {col_value:.2g}", fontsize=7)
-            if i == slices - 1:
+            if slice_dims:
+                ax.set_title(f"{names[slice_dims[0]]} {row_value:.2g}, {names[slice_dims[1]]} {col_value:.2g}",
+                             fontsize=7)
+            if i == len(rows_values) - 1:
                 ax.set_xlabel(labels[0], fontsize=8)
             if j == 0:
                 ax.set_ylabel(labels[1], fontsize=8)
