@@ -1,6 +1,7 @@
 """Bad input through the real command line: one line on stderr, non-zero exit, no traceback,
 and nothing already in a run directory lost."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def assert_one_line_error(result, *fragments):
     (["train", "dqn", "CartPole-v1", "--num-envs", "0"], ["num_envs must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--total-steps", "0"], ["total_steps must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--gamma", "1.5"], ["gamma must be in [0, 1]"]),
-    (["train", "dqn", "CartPole-v1", "--preset", "nonsense"], ["no preset 'nonsense'"]),
+    (["train", "dqn", "CartPole-v1", "--preset", "nonsense"], ["no preset 'nonsense'", "symlog-softmax, none"]),
     (["train", "sac", "CartPole-v1"], ["unknown algorithm 'sac'"]),
     (["train", "dqn", "ALE/Pong-v5"], ["pip install 'drlab[atari]'"]),
     (["train", "dqn", "VizdoomDefendCenter-v1"], ["pip install 'drlab[vizdoom]'"]),
@@ -137,3 +138,18 @@ def test_train_help_shows_preset_values():
     r = drlab("train", "dqn", "CartPole-v1", "--help")
     assert r.returncode == 0
     assert "--target" in r.stdout and "--replay" in r.stdout
+
+
+def test_preset_none_trains_with_the_algorithms_defaults(tmp_path):
+    """`--preset none` ignores the env's preset: config.json holds the dataclass defaults."""
+    import dataclasses
+
+    from drlab.algos import dqn
+
+    r = drlab("train", "dqn", "CartPole-v1", "--preset", "none", "--total-steps", "300", "--learning-starts", "100",
+              "--final-eval-episodes", "1", "--eval-interval", "0", "--no-progress", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    defaults = {f.name: f.default for f in dataclasses.fields(dqn.Config)}
+    assert config["lr"] == defaults["lr"] and config["train_freq"] == defaults["train_freq"]
+    assert list(config["hidden"]) == list(defaults["hidden"]) != [64, 64]  # the preset's would be 64x64

@@ -117,6 +117,7 @@ def in_unit_interval(cfg: Any, *names: str) -> None:
 # overrides on top of [default]. Env ids with a namespace ("ALE/Pong-v5") use "_" for "/".
 
 DEFAULT_PRESET = "default"
+NO_PRESET = "none"  # the algorithm's own defaults, even where the env has a preset
 
 
 def preset_file(algo: str, env_id: str):
@@ -138,12 +139,14 @@ def load_presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
 
 
 def preset_overrides(algo: str, env_id: str, preset: str) -> dict[str, Any]:
+    if preset == NO_PRESET:
+        return {}
     presets = load_presets(algo, env_id)
     if preset in presets:
         return presets[preset]
     if preset == DEFAULT_PRESET:
         return {}  # no tuned preset: the dataclass defaults
-    known = ", ".join(sorted(presets)) or "none"
+    known = ", ".join([*sorted(presets), NO_PRESET])
     raise DrlabError(f"no preset '{preset}' for {algo} on {env_id} (available: {known})")
 
 
