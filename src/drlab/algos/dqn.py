@@ -92,8 +92,9 @@ class Config(RunConfig):
     target: Target = "max"
     """What the TD target bootstraps from at s': max (Q-learning), double (double DQN), sarsa (the
     action taken next) or expected-sarsa (the expectation under the epsilon-greedy policy)."""
-    loss: Literal["huber", "mse"] = "huber"
-    """TD loss."""
+    loss: Literal["huber", "mse"] = "mse"
+    """TD loss. mse by default: with Huber the defaults reached 48-400 on CartPole in 100k steps (0 of 3
+    seeds solved), with MSE 2 of 2 seeds 500 and Acrobot 2 of 2 solved (benchmarks/results/defaults.md)."""
     q_penalty: float = 0.0
     """Weight of the DQN notebook's penalty on |Q(s, a)|."""
     max_grad_norm: float = 10.0
