@@ -151,6 +151,9 @@ def test_short_run_pictures_and_video(tmp_path):
     assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p2"), "--fixed", "0=0.5", "1=-1",
                  "--slices", "2", "--dims", "0", "2", "--slice-dims", "1", "3"]) == 0
     assert (tmp_path / "p2" / "option_choice.png").stat().st_size > 10_000
+    # Maps over the dimensions CartPole's grid would step through: the grid steps through the other two.
+    assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p4"), "--dims", "0", "1"]) == 0
+    assert (tmp_path / "p4" / "option_choice.png").stat().st_size > 10_000
     for bad in (["--fixed", "7=1"], ["--fixed", "x"], ["--slice-dims", "2", "0"], ["--slices", "-1"]):
         assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p3"), *bad]) == 2, bad
     assert main(["record", str(run.dir), "--out", str(tmp_path / "v.mp4")]) == 0

@@ -50,6 +50,14 @@ OBS_NAMES = {
 }
 
 
+def option_colors(num_options: int) -> list[str]:
+    """One colour per option, the same in every picture (matplotlib's default cycle)."""
+    import matplotlib.pyplot as plt
+
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return [cycle[w % len(cycle)] for w in range(num_options)]
+
+
 def grid_values(net, dims, ranges, fixed: np.ndarray, size: int = 61):
     """Q_Omega and beta on a size x size grid over ``dims`` (others = ``fixed``): arrays (O, size, size),
     indexed [option, i along dims[1], j along dims[0]]."""
@@ -107,7 +115,9 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     if slices < 0:
         raise DrlabError(f"--slices must be >= 0 (got {slices})")
     default_slice_dims, slice_ranges = DEFAULT_SLICE_DIMS.get(env_id, (None, ((-1.0, 1.0), (-1.0, 1.0))))
-    if slice_dims is None:  # the env's own, or the first two dimensions the maps do not use
+    if slice_dims is None:  # the env's own (unless the maps use them), or the first two the maps do not use
+        if default_slice_dims is None or set(default_slice_dims) & set(dims):
+            default_slice_dims, slice_ranges = None, ((-1.0, 1.0), (-1.0, 1.0))
         slice_dims = default_slice_dims or tuple(d for d in range(obs_dim) if d not in dims)[:2]
         if len(slice_dims) < 2:  # too few dimensions to slice through (MountainCar): one panel
             slice_dims, slices = None, min(slices, 1)
@@ -160,7 +170,7 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    colors = [plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10] for w in range(num_options)]
+    colors = option_colors(num_options)
     # One pixel column per step, so that even one-step options show.
     ax_opt.imshow(options[None, :], aspect="auto", cmap=ListedColormap(colors), vmin=-0.5, vmax=num_options - 0.5,
                   extent=(-0.5, len(options) - 0.5, 0, 1), interpolation="nearest")
@@ -201,8 +211,7 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
     if slice_dims is None:  # a single panel: nothing to step through
         rows_values, cols_values, slice_dims = [None], [None], ()
     num_options = net.num_options
-    colors = np.array([plt.matplotlib.colors.to_rgb(plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10])
-                       for w in range(num_options)])
+    colors = np.array([plt.matplotlib.colors.to_rgb(c) for c in option_colors(num_options)])
     panels = len(rows_values)
     fig, axes = plt.subplots(panels, panels, figsize=(max(8.0, 2.6 * panels + 1), 2.4 * panels + 1.5), dpi=100,
                              squeeze=False, sharex=True, sharey=True)
@@ -277,7 +286,7 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
     options = np.array(episode.options)
     beta = arrival_terminations(net, np.array(episode.observations), options)
     steps = np.arange(len(options))
-    colors = [plt.rcParams["axes.prop_cycle"].by_key()["color"][w % 10] for w in range(num_options)]
+    colors = option_colors(num_options)
 
     fig, (ax_opt, ax_beta) = plt.subplots(2, 1, figsize=(10, 4.5), dpi=110, sharex=True,
                                           gridspec_kw={"height_ratios": [1, 2]})
