@@ -14,14 +14,14 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,atari,vizdoom]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,atari,vizdoom,ray]"
 	touch $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/drlab train dqn CartPole-v1
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=12
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=12
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/presets.py

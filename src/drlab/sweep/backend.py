@@ -12,31 +12,45 @@ can run it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import traceback
+from pathlib import Path
 
 from drlab.errors import Diverged, DrlabError, write_failure
 
 
 def run_point(algo: str, config: dict) -> dict:
-    """Train one point in this process; never raises (the outcome says what happened).
+    """Train one point in this process, or carry it on; never raises (the outcome says what happened).
+
+    A point's run directory may already hold an earlier attempt (``drlab sweep --resume``, or a Ray
+    worker that died): one with summary.json is reported as it finished, one with a checkpoint is
+    resumed from it (``drlab resume``), and one with files but no checkpoint (it died before its
+    first checkpoint) is kept under another name while the point starts afresh, never over it.
 
     Returns {"status": "ok" | "failed" | "diverged" | "interrupted", "summary", "final_reward_mean_100",
     "error", "traceback"}.
     """
     from drlab.run.logger import read_metrics
-    from drlab.run.rundir import config_from_json
-    from drlab.run.runner import train_config
+    from drlab.run.rundir import CHECKPOINT, SUMMARY_FILE, config_from_json
+    from drlab.run.runner import resume, train_config
 
     outcome = failed_outcome(None)
     try:
-        _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
-        cfg = dataclasses.replace(cfg, progress=False)
-        result = train_config(algo, cfg)
-        if result.interrupted:
-            outcome.update(status="interrupted", error=f"interrupted; continue with: drlab resume {result.dir}")
+        run_dir = Path(config["run_dir"])
+        if (run_dir / SUMMARY_FILE).is_file():
+            outcome.update(status="ok", summary=json.loads((run_dir / SUMMARY_FILE).read_text()))
         else:
-            outcome.update(status="ok", summary=result.summary)
-        means = [r["episode/reward_mean_100"] for r in read_metrics(result.dir)
+            if (run_dir / CHECKPOINT).is_file():
+                result = resume(run_dir)
+            else:
+                set_aside_unfinished(run_dir)
+                _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
+                result = train_config(algo, dataclasses.replace(cfg, progress=False))
+            if result.interrupted:
+                outcome.update(status="interrupted", error=f"interrupted; continue with: drlab resume {result.dir}")
+            else:
+                outcome.update(status="ok", summary=result.summary)
+        means = [r["episode/reward_mean_100"] for r in read_metrics(run_dir)
                  if r.get("episode/reward_mean_100") is not None]
         outcome["final_reward_mean_100"] = float(means[-1]) if means else None
     except KeyboardInterrupt:
@@ -51,6 +65,21 @@ def run_point(algo: str, config: dict) -> dict:
         outcome.update(error=message if isinstance(err, DrlabError) else f"{type(err).__name__}: {message}"[:300],
                        traceback=traceback.format_exc())
     return outcome
+
+
+def set_aside_unfinished(run_dir: Path) -> None:
+    """Rename a run directory that holds files but no checkpoint (an attempt that died before its
+    first one) to NAME.incomplete-K, so that the point can start afresh without losing them."""
+    from drlab.run.rundir import LOCK_FILE, RunLock
+
+    if not run_dir.is_dir() or not any(path.name != LOCK_FILE for path in run_dir.iterdir()):
+        return
+    with RunLock(run_dir):  # one line, not a rename, if a live process is writing it
+        pass
+    k = 1
+    while (target := run_dir.with_name(f"{run_dir.name}.incomplete-{k}")).exists():
+        k += 1
+    run_dir.rename(target)
 
 
 def failed_outcome(error: str | None, status: str = "failed") -> dict:

@@ -15,28 +15,38 @@ from drlab.sweep.summary import plot, summary_markdown, table_only
 
 
 def execute(sweep: Sweep, backend=None, echo=print) -> int:
-    """Run the sweep on ``backend`` (default: the local process pool), writing sweep.json as
-    points finish and summary.md / sweep.png at the end; returns the exit status (0, 1 or 130)."""
+    """Run the sweep's points that have not finished ``ok`` (all of a new sweep; on ``drlab sweep
+    --resume`` the interrupted ones continue from their checkpoints) on ``backend`` (default: the
+    local process pool), writing sweep.json as points finish and summary.md / sweep.png at the end;
+    returns the exit status (0, 1 or 130)."""
     backend = backend or backends()["local"]
     sweep.out.mkdir(parents=True, exist_ok=True)
     write_json(sweep.out / SWEEP_FILE, sweep.to_json())
-    total, finished = len(sweep.points), 0
+    todo = [i for i, p in enumerate(sweep.points) if p.status != "ok"]
+    for i in todo:
+        sweep.points[i].status = "pending"
+    total, finished = len(sweep.points), len(sweep.points) - len(todo)
     echo(f"sweep: {total} runs ({_count(len(sweep.combos()), 'setting')} x {_count(len(sweep.seeds), 'seed')}), "
-         f"{min(sweep.jobs, total)} at a time, in {sweep.out}")
+         + (f"{finished} finished before, " if finished else "")
+         + (f"{min(sweep.jobs, len(todo))} at a time, " if sweep.jobs else "")
+         + f"in {sweep.out}")
 
-    def on_result(i: int, outcome: dict) -> None:
+    def on_result(k: int, outcome: dict) -> None:
         nonlocal finished
         finished += 1
-        _apply(sweep.points[i], outcome)
+        point = sweep.points[todo[k]]
+        _apply(point, outcome)
         write_json(sweep.out / SWEEP_FILE, sweep.to_json())
-        echo(f"[{finished}/{total}] {sweep.points[i].name}: {_point_line(sweep.points[i])}")
+        echo(f"[{finished}/{total}] {point.name}: {_point_line(point)}")
 
     # SIGTERM (a job scheduler, `kill`) stops a sweep like Ctrl-C: the backend stops its points.
     previous_handlers = install_stop_signals(signal.default_int_handler)
     try:
-        backend([(sweep.algo, p.config) for p in sweep.points], sweep.jobs, on_result)
+        if todo:
+            backend([(sweep.algo, sweep.points[i].config) for i in todo], sweep.jobs, on_result)
     except SweepInterrupted as stop:
-        for point, outcome in zip(sweep.points, stop.outcomes):
+        for i, outcome in zip(todo, stop.outcomes):
+            point = sweep.points[i]
             if outcome is None:
                 point.status, point.error = "cancelled", "cancelled: the sweep was stopped (Ctrl-C or SIGTERM)"
             elif point.status == "pending":
@@ -45,7 +55,8 @@ def execute(sweep: Sweep, backend=None, echo=print) -> int:
         (sweep.out / TABLE_FILE).write_text(summary_markdown(sweep))
         counts = {s: sum(p.status == s for p in sweep.points) for s in ("ok", "interrupted", "cancelled")}
         print(f"drlab: sweep interrupted: {counts['ok']} of {total} runs finished, {counts['interrupted']} stopped "
-              f"with a checkpoint, {counts['cancelled']} cancelled; results so far in {sweep.out}", file=sys.stderr)
+              f"with a checkpoint, {counts['cancelled']} cancelled; results so far in {sweep.out}; "
+              f"continue with: drlab sweep --resume {sweep.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         restore_signals(previous_handlers)

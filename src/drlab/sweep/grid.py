@@ -74,7 +74,7 @@ class Sweep:
     grid: dict[str, list]  # settings with several values, in command-line order
     fixed: dict[str, Any]  # settings with one value
     seeds: list[int]
-    jobs: int
+    jobs: int | None  # None: as many as the backend has CPUs for
     out: Path
     points: list[Point] = field(default_factory=list)
 
@@ -90,6 +90,22 @@ class Sweep:
             "seeds": self.seeds, "jobs": self.jobs, "out": str(self.out),
             "points": [_jsonable(dataclasses.asdict(p)) for p in self.points],
         }
+
+
+def load_sweep(out: Path) -> Sweep:
+    """The sweep in ``out``/sweep.json, for ``drlab sweep --resume``."""
+    import json
+
+    path = Path(out) / SWEEP_FILE
+    try:
+        data = json.loads(path.read_text())
+        points = [Point(**p) for p in data["points"]]
+        return Sweep(data["algo"], data["env_id"], data["preset"], data["grid"], data["fixed"], data["seeds"],
+                     data["jobs"], Path(data["out"]), points)
+    except FileNotFoundError:
+        raise DrlabError(f"{out} holds no {SWEEP_FILE}: not a sweep directory") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DrlabError(f"cannot read {path}: {err}"[:300]) from None
 
 
 def _jsonable(value):
@@ -112,8 +128,19 @@ def max_jobs() -> int:
     return os.cpu_count() or 1
 
 
+def check_jobs(jobs: int | None, local: bool = True) -> int | None:
+    """--jobs. Local backend: 1 to the CPU count, default the CPU count. Others: >= 1, default None
+    (as many as the cluster has CPUs for)."""
+    if jobs is None:
+        return max_jobs() if local else None
+    if jobs < 1 or (local and jobs > max_jobs()):
+        raise DrlabError(f"--jobs must be between 1 and {max_jobs()} (the number of CPUs; got {jobs})" if local
+                         else f"--jobs must be >= 1 (got {jobs})")
+    return jobs
+
+
 def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str | None = None,
-               jobs: int | None = None, out: Path | None = None) -> Sweep:
+               jobs: int | None = None, out: Path | None = None, local: bool = True) -> Sweep:
     """Parse and check everything; every point's config is built and validated, nothing is written."""
     from drlab.algos import get_algo
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
@@ -125,10 +152,7 @@ def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str 
     env_spec(env_id)
     base = preset_overrides(algo, env_id, preset)
     seed_list = parse_seeds(seeds)
-    if jobs is None:
-        jobs = max_jobs()
-    if not 1 <= jobs <= max_jobs():
-        raise DrlabError(f"--jobs must be between 1 and {max_jobs()} (the number of CPUs; got {jobs})")
+    jobs = check_jobs(jobs, local)
 
     types_ = field_types(module.Config)
     grid, fixed = {}, {}
