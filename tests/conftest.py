@@ -51,3 +51,14 @@ def trained_run(tmp_path_factory) -> Path:
                 eval_episodes=2, final_eval_episodes=5, stop_on_solve=False, progress=False, log_interval=500,
                 run_dir=str(run_dir))
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray with 2 CPUs in this process for the module's tests; its address for the
+    command lines they start (Ray tests share the xdist group "ray": one cluster at a time)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -1,6 +1,6 @@
 """`drlab sweep --backend ray` through the command line, on one local Ray for the module
-(`ray.init(num_cpus=2)` in this process; the sweeps are separate processes that join it with
---address). All Ray tests share one xdist group, so two Ray clusters never start at once."""
+(`ray.init(num_cpus=2)` in this process, the fixture ray_address; the sweeps are separate
+processes that join it with --address). All Ray tests share one xdist group, so two Ray clusters never start at once."""
 
 import json
 import os
@@ -10,19 +10,11 @@ import sys
 import time
 
 import pytest
-import ray
 
 pytestmark = pytest.mark.xdist_group("ray")
 
 TINY = ["--set", "learning_starts=500", "--set", "eval_interval=0", "--set", "final_eval_episodes=3",
         "--set", "log_interval=500"]
-
-
-@pytest.fixture(scope="module")
-def address():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 def sweep_command(out, *extra) -> list[str]:
@@ -48,11 +40,11 @@ def train_steps(run_dir) -> list[int]:
     return [r["step"] for r in records if any(k.startswith("train/") for k in r)]
 
 
-def test_the_ray_and_local_backends_give_the_same_results(address, tmp_path):
+def test_the_ray_and_local_backends_give_the_same_results(ray_address, tmp_path):
     grid = ["--set", "lr=1e-3,2e-3", "--seeds", "0,1", *TINY, "--set", "total_steps=3000"]
     local = subprocess.run(sweep_command(tmp_path / "local", *grid, "--jobs", "2"), capture_output=True, text=True,
                            timeout=300)
-    on_ray = subprocess.run(sweep_command(tmp_path / "ray", *grid, "--backend", "ray", "--address", address),
+    on_ray = subprocess.run(sweep_command(tmp_path / "ray", *grid, "--backend", "ray", "--address", ray_address),
                             capture_output=True, text=True, timeout=300)
     assert local.returncode == 0 and on_ray.returncode == 0, on_ray.stderr
     assert "ray: 2 CPUs on 1 node, 1 per run: 2 runs at a time" in on_ray.stdout
@@ -66,10 +58,10 @@ def test_the_ray_and_local_backends_give_the_same_results(address, tmp_path):
     assert (tmp_path / "ray" / "sweep.png").stat().st_size > 10_000
 
 
-def test_a_point_whose_worker_is_killed_resumes_from_its_checkpoint(address, tmp_path):
+def test_a_point_whose_worker_is_killed_resumes_from_its_checkpoint(ray_address, tmp_path):
     out = tmp_path / "sw"
     sweep = subprocess.Popen(sweep_command(out, "--seeds", "0", *TINY, "--set", "total_steps=12000",
-                                           "--set", "checkpoint_interval=2000", "--backend", "ray", "--address", address),
+                                           "--set", "checkpoint_interval=2000", "--backend", "ray", "--address", ray_address),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = out / "s0"
     wait_for(lambda: (run_dir / "checkpoints" / "latest.pt").exists(), sweep, "a checkpoint")
@@ -86,10 +78,10 @@ def test_a_point_whose_worker_is_killed_resumes_from_its_checkpoint(address, tmp
     assert len(steps) == len(set(steps)) == 12000 // 500 and steps == sorted(steps)  # none twice, none missing
 
 
-def test_a_stopped_ray_sweep_checkpoints_its_points_and_resumes(address, tmp_path):
+def test_a_stopped_ray_sweep_checkpoints_its_points_and_resumes(ray_address, tmp_path):
     out = tmp_path / "sw"
     grid = ["--seeds", "0,1,2", *TINY, "--set", "total_steps=12000", "--set", "checkpoint_interval=1000"]
-    sweep = subprocess.Popen(sweep_command(out, *grid, "--jobs", "2", "--backend", "ray", "--address", address),
+    sweep = subprocess.Popen(sweep_command(out, *grid, "--jobs", "2", "--backend", "ray", "--address", ray_address),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(list(out.glob("*/checkpoints/latest.pt"))) == 2, sweep, "two checkpoints")
     sweep.send_signal(signal.SIGINT)
@@ -102,7 +94,7 @@ def test_a_stopped_ray_sweep_checkpoints_its_points_and_resumes(address, tmp_pat
     assert all(step < 12000 for step in stopped_at.values())
 
     resumed = subprocess.run([sys.executable, "-m", "drlab.cli", "sweep", "--resume", str(out), "--backend", "ray",
-                              "--address", address], capture_output=True, text=True, timeout=300)
+                              "--address", ray_address], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [p["status"] for p in points(out)] == ["ok", "ok", "ok"]
     for p in points(out):

@@ -21,33 +21,68 @@ from drlab.returns import RewardScaler, explained_variance, gae
 
 
 def train_loop(run, learner) -> None:
-    """Collect a rollout of ``n_steps`` from every env, update on it, log; until the run is over."""
-    cfg, agent, envs, seconds = run.cfg, learner.agent, run.envs, run.seconds
+    """Collect a rollout of ``n_steps`` from every env (here, or on Ray actors with ``--runners``),
+    update on it, log; until the run is over."""
+    cfg, agent = run.cfg, learner.agent
     rollout = Rollout(cfg.n_steps, cfg.num_envs, agent.obs_space.shape, agent.obs_space.dtype)
     clock = time.perf_counter
-    obs = run.reset_envs()
-    prev_done = np.zeros(cfg.num_envs, dtype=bool)
-    while run.running():
-        for t in range(rollout.length):
-            start = clock()
-            actions = agent.act(obs, greedy=False)
-            acted = clock()
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            seconds["inference"] += acted - start
-            seconds["env"] += clock() - acted
-            done = terminated | truncated
-            valid = ~prev_done  # the autoreset step after an episode end is not a transition
-            run.record_episodes(rewards, done, valid, info)
-            rollout.store(t, obs, actions, rewards, terminated, truncated, valid)
-            obs, prev_done = next_obs, done
-        rollout.obs[-1] = obs
+    if getattr(cfg, "runners", 0):
+        from drlab.algos.runners import RunnerGroup
 
+        source = RunnerGroup(run, agent)
+    else:
+        source = LocalCollection(run, agent)
+    try:
+        while run.running():
+            source.collect(rollout)
+
+            start = clock()
+            metrics = learner.update(rollout, run.step)
+            run.seconds["learn"] += clock() - start
+            # After the update: collection, log-probabilities and the update all saw the same statistics.
+            agent.net.observe(rollout.obs[:-1][rollout.valid])
+            run.end_step(rollout.env_steps, metrics)
+    finally:
+        source.close()
+
+
+def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarray, seconds: dict,
+            record_episodes) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``rollout`` with T steps of ``envs`` from ``obs``: act -> env step -> episode
+    bookkeeping (``record_episodes(rewards, dones, valid, info)``) -> storage. Returns the
+    observation and the done flags to carry on from. The same code runs in the learner's process
+    and in each Ray runner."""
+    clock = time.perf_counter
+    for t in range(rollout.length):
         start = clock()
-        metrics = learner.update(rollout, run.step)
-        seconds["learn"] += clock() - start
-        # After the update: collection, log-probabilities and the update all saw the same statistics.
-        agent.net.observe(rollout.obs[:-1][rollout.valid])
-        run.end_step(rollout.env_steps, metrics)
+        actions = agent.act(obs, greedy=False)
+        acted = clock()
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        seconds["inference"] += acted - start
+        seconds["env"] += clock() - acted
+        done = terminated | truncated
+        valid = ~prev_done  # the autoreset step after an episode end is not a transition
+        record_episodes(rewards, done, valid, info)
+        rollout.store(t, obs, actions, rewards, terminated, truncated, valid)
+        obs, prev_done = next_obs, done
+    rollout.obs[-1] = obs
+    return obs, prev_done
+
+
+class LocalCollection:
+    """Rollouts from the run's own envs, in the learner's process."""
+
+    def __init__(self, run, agent):
+        self.run, self.agent = run, agent
+        self.obs = run.reset_envs()
+        self.prev_done = np.zeros(run.cfg.num_envs, dtype=bool)
+
+    def collect(self, rollout: Rollout) -> None:
+        self.obs, self.prev_done = collect(self.agent, self.run.envs, rollout, self.obs, self.prev_done,
+                                           self.run.seconds, self.run.record_episodes)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -59,12 +94,21 @@ class OnPolicyConfig(RolloutConfig):
     critic_lr: float | None = None
     """Learning rate of the critic, with its own optimizer (separate networks only; None: lr for both)."""
 
+    normalize_rewards: bool = False
+    """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
+    runners: int = 0
+    """Step the envs on this many Ray actors, num_envs / runners each (0: in this process). Needs drlab[ray]."""
+    address: str | None = None
+    """The Ray cluster the runners join (e.g. 10.0.0.1:6379); default: one started on this machine, else a Ray of the run's own."""
+
     def validate(self) -> None:
         super().validate()
         if self.critic_lr is not None and self.critic_lr <= 0:
             raise DrlabError(f"critic_lr must be > 0 (got {self.critic_lr})")
-    normalize_rewards: bool = False
-    """Divide training rewards by the running std of the discounted return (reported returns stay raw)."""
+        if self.runners < 0 or (self.runners and self.num_envs % self.runners):
+            raise DrlabError(f"runners must be 0 or divide num_envs ({self.num_envs}; got {self.runners})")
+        if self.address is not None and not self.runners:
+            raise DrlabError("address is where the runners run: give --runners K with it")
 
 
 class OnPolicyLearner(PolicyLearner):

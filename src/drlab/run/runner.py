@@ -59,7 +59,9 @@ class Run:
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True, max_episode_steps=cfg.max_episode_steps)
+        # With Ray runners the envs live in the runners: one here gives the spaces and the checks.
+        local_envs = 1 if getattr(cfg, "runners", 0) else cfg.num_envs
+        self.envs = make_vec_env(cfg.env_id, local_envs, training=True, max_episode_steps=cfg.max_episode_steps)
         try:
             self.module.check_env(cfg, self.envs)
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
@@ -89,10 +91,13 @@ class Run:
     # ---- called by the algorithm's loop ------------------------------------------------------
 
     def reset_envs(self) -> np.ndarray:
-        # A resumed run cannot restore env internals; it starts fresh episodes from a seed of its own.
-        seed = self.cfg.seed + (self.step if self.resumed else 0)
-        obs, _ = self.envs.reset(seed=seed)
+        obs, _ = self.envs.reset(seed=self.env_seed())
         return obs
+
+    def env_seed(self) -> int:
+        """The seed the training envs are reset with (env i gets seed + i). A resumed run cannot
+        restore env internals; it starts fresh episodes from a seed of its own."""
+        return self.cfg.seed + (self.step if self.resumed else 0)
 
     def running(self) -> bool:
         return self.step < self.cfg.total_steps and not self.interrupted and not self.solved_during_training
@@ -100,7 +105,11 @@ class Run:
     def record_episodes(self, rewards, dones, valid, info=None) -> None:
         """Book raw rewards; log each finished episode's raw return (of the whole game: an env that
         trains on clipped rewards or lives reports the game in ``info``, see envs.autoreset.game_signals)."""
-        returns, lengths = self.episode_stats.update(*game_signals(rewards, dones, valid, info))
+        self.record_game_steps(*game_signals(rewards, dones, valid, info))
+
+    def record_game_steps(self, rewards, game_over, game_step) -> None:
+        """:meth:`record_episodes` with the game's signals already taken from ``info``."""
+        returns, lengths = self.episode_stats.update(rewards, game_over, game_step)
         for ret, length in zip(returns, lengths):
             self.episodes += 1
             self.recent_returns.append(float(ret))
@@ -132,6 +141,10 @@ class Run:
             self._periodic_eval()
         if cfg.checkpoint_interval and crossings(before, self.step, cfg.checkpoint_interval):
             self.save()
+
+    def note(self, metrics: dict) -> None:
+        """Log ``metrics`` at the current step now (events of the loop's own, e.g. a runner restarted)."""
+        self.logger.log(self.step, self._elapsed(), metrics)
 
     # ---- around the loop ----------------------------------------------------------------------
 

@@ -28,39 +28,13 @@ from collections import deque
 from pathlib import Path
 
 from drlab.errors import DrlabError
-from drlab.run.signals import STOP_SIGNALS
+from drlab.ray_cluster import connect, import_ray
 from drlab.sweep.backend import SweepInterrupted, failed_outcome, run_point
 
 RETRIES = 2  # a point whose worker or node dies is resumed this many times before it counts as failed
 STOP_GRACE_S = 60.0  # time for the running points to stop with a checkpoint after Ctrl-C
 POLL_S = 0.5  # how often a point looks at the stop flag
 PROBE_FILE = ".drlab-sweep"  # written by the driver in --out; every node must see it
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise DrlabError("the Ray backend needs Ray: pip install 'drlab[ray]'") from None
-    return ray
-
-
-def connect(address: str | None):
-    """``ray.init`` (a local Ray when ``address`` is None and no cluster is running here, else the
-    cluster at ``address``), keeping drlab's SIGINT/SIGTERM handlers: ray.init replaces SIGTERM's."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return ray
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    try:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        where = f"at {address}" if address else "on this machine"
-        raise DrlabError(f"cannot start or reach a Ray cluster {where}: {str(err).strip().splitlines()[0]}"[:300]) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return ray
 
 
 class StopFlag:

@@ -1,0 +1,122 @@
+"""A2C/PPO rollouts on Ray actors (`--runners K`): the same arrays as in-process collection, frames
+packed without loss, and a run that loses a runner goes on. One local Ray for the module (the
+fixture ray_address), in the xdist group "ray"."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from drlab.algos import a2c
+from drlab.algos.on_policy import collect
+from drlab.algos.runners import RunnerGroup, pack_frames, unpack_frames
+from drlab.buffers.rollout import Rollout
+from drlab.config import build_config
+from drlab.envs import make_vec_env
+from drlab.envs.autoreset import EpisodeStats, game_signals
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+ARRAYS = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
+
+
+def test_packed_frames_come_back_exactly():
+    # Stacks of 3 frames that shift by one frame per step, except where an episode starts (a new stack).
+    rng = np.random.default_rng(0)
+    T, n, C = 12, 3, 3
+    frames = rng.integers(0, 255, size=(T + C, n, 5, 5), dtype=np.uint8)
+    obs = np.stack([frames[t:t + C].transpose(1, 0, 2, 3) for t in range(T + 1)])  # (T + 1, n, C, 5, 5)
+    for t, env in [(4, 0), (5, 0), (9, 2)]:
+        obs[t, env] = rng.integers(0, 255, size=(C, 5, 5), dtype=np.uint8)
+    packed = pack_frames(obs)
+    assert np.array_equal(unpack_frames(packed), obs)
+    # Whole stacks where a stack is not its predecessor shifted: steps 4, 5, 6 of env 0 and 9, 10 of env 2.
+    assert packed["whole"].shape[0] == 5
+    stack = C * 5 * 5
+    assert sum(a.nbytes for a in packed.values()) == n * stack + T * n * 25 + 5 * stack + T * n  # vs (T + 1) n stacks
+
+
+def test_runners_collect_exactly_the_arrays_of_in_process_collection(ray_address):
+    # Acrobot (a SyncVectorEnv: env i reset with seed + i), a 10-step time limit so that episodes
+    # end and restart inside the rollouts, two rollouts in a row, 4 envs on 2 runners.
+    cfg = build_config(a2c.Config, "Acrobot-v1", {"num_envs": 4, "n_steps": 16, "runners": 2, "seed": 3,
+                                                  "max_episode_steps": 10})
+    envs = make_vec_env("Acrobot-v1", 4, training=True, max_episode_steps=10)
+    torch.manual_seed(0)
+    agent = a2c.make_agent(cfg, envs.single_observation_space, envs.single_action_space, torch.device("cpu"))
+    agent.rng = np.random.default_rng(5)
+
+    local, signals = [], []
+    obs, _ = envs.reset(seed=3)
+    prev_done = np.zeros(4, dtype=bool)
+    for _ in range(2):
+        rollout = Rollout(16, 4, envs.single_observation_space.shape, np.float32)
+        obs, prev_done = collect(agent, envs, rollout, obs, prev_done, {"env": 0.0, "inference": 0.0},
+                                 lambda *step: signals.append(game_signals(*step)))
+        local.append({name: getattr(rollout, name).copy() for name in ARRAYS})
+    local_rng_state = agent.rng.bit_generator.state
+    envs.close()
+
+    agent.rng = np.random.default_rng(5)
+    booked = []
+    run = SimpleNamespace(cfg=cfg, algo="a2c", step=0, seconds={"env": 0.0, "inference": 0.0},
+                          env_seed=lambda: 3, episode_stats=EpisodeStats(4),
+                          record_game_steps=lambda *step: booked.append(step), note=lambda metrics: None)
+    group = RunnerGroup(run, agent)
+    try:
+        for expected in local:
+            rollout = Rollout(16, 4, envs.single_observation_space.shape, np.float32)
+            group.collect(rollout)
+            for name in ARRAYS:
+                assert np.array_equal(getattr(rollout, name), expected[name]), name
+    finally:
+        group.close()
+    assert agent.rng.bit_generator.state == local_rng_state
+    assert len(booked) == len(signals) == 32
+    for ours, theirs in zip(booked, signals):
+        assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+    assert any(s[1].any() for s in signals)  # episodes did end inside the rollouts
+    assert run.seconds["runner_wait"] > 0
+
+
+def runner_pids() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and open(f"/proc/{entry}/cmdline").read().startswith("ray::Runner"):
+                pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the runner processes in /proc")
+def test_a_killed_runner_is_replaced_and_training_goes_on(ray_address, tmp_path):
+    run_dir = tmp_path / "run"
+    train = subprocess.Popen(
+        [sys.executable, "-m", "drlab.cli", "train", "a2c", "CartPole-v1", "--runners", "2", "--address", ray_address,
+         "--total-steps", "40000", "--eval-interval", "0", "--final-eval-episodes", "5", "--log-interval", "1000",
+         "--no-progress", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.jsonl").exists() or len(runner_pids()) < 2:
+        assert train.poll() is None and time.monotonic() < deadline, train.communicate()[1][-2000:]
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.kill(runner_pids()[0], signal.SIGKILL)
+    stdout, stderr = train.communicate(timeout=300)
+    assert train.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "restarted with the current weights on fresh episodes, its partial rollout dropped" in stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 40000
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("perf/runner_restarts") == 1 for r in records)
+    assert any("perf/runner_wait_fraction" in r for r in records)
