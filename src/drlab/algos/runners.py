@@ -76,10 +76,11 @@ class Runner:
 
     def __init__(self, algo: str, config: dict, first: int, n: int):
         from drlab.algos import get_algo
-        from drlab.envs import make_vec_env
+        from drlab.envs import ENV_THREADS, make_vec_env
         from drlab.run.rundir import config_from_json
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # the one CPU Ray gave this actor
+        ENV_THREADS["atari"] = 1
         _, self.cfg = config_from_json(config)
         self.rows, self.n = slice(first, first + n), n
         self.envs = make_vec_env(self.cfg.env_id, n, training=True, max_episode_steps=self.cfg.max_episode_steps)

@@ -71,6 +71,11 @@ def make_env(env_id: str, render_mode: str | None = None, max_episode_steps: int
         raise _dependency_error(env_id, err) from None
 
 
+# Threads of ale-py's vector env (0: one per core). A Ray task or runner sets it to the CPUs Ray
+# gave it, so that processes sharing a machine do not each start a thread per core.
+ENV_THREADS = {"atari": 0}
+
+
 def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: bool = False,
                  max_episode_steps: int | None = None) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepped as one batch, with next-step autoreset.
@@ -90,7 +95,8 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     try:
         if is_atari(spec):
-            envs = make_atari_vec_env(spec, num_envs, training, max_episode_steps=max_episode_steps)
+            envs = make_atari_vec_env(spec, num_envs, training, threads=ENV_THREADS["atari"],
+                                      max_episode_steps=max_episode_steps)
         elif is_vizdoom(spec):
             envs = make_vizdoom_vec_env(spec, num_envs, max_episode_steps)
         else:

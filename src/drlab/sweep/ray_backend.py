@@ -60,8 +60,11 @@ def point_task(algo: str, config: dict, stop_flag, attempt: int) -> dict:
     run_dir = Path(config["run_dir"])
     if not (run_dir.parent / PROBE_FILE).is_file():
         return failed_outcome(not_shared(run_dir.parent))
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
-    config = {**config, "torch_threads": max(1, int(cpus))}
+    from drlab.envs import ENV_THREADS
+
+    cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)))
+    config = {**config, "torch_threads": cpus}  # threads follow the CPUs Ray gave this task
+    ENV_THREADS["atari"] = cpus
     if attempt > 1:
         forget_dead_holder(run_dir)
     done = threading.Event()
