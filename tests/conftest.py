@@ -59,6 +59,8 @@ def ray_address():
     command lines they start (Ray tests share the xdist group "ray": one cluster at a time)."""
     import ray
 
+    os.environ.pop("RAY_ADDRESS", None)  # left by an earlier module's cluster: start a new one
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    os.environ.pop("RAY_ADDRESS", None)  # set by ray.init; the next module's ray.init would join the dead cluster

@@ -3,6 +3,7 @@
 node and resumes from its checkpoint. Same xdist group as the other Ray tests: one cluster at a time."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -53,3 +54,4 @@ def test_a_point_on_a_lost_node_is_rescheduled_and_resumed(tmp_path):
         assert steps == sorted(set(steps)) and len(steps) == 24
     finally:
         cluster.shutdown()
+        os.environ.pop("RAY_ADDRESS", None)

@@ -1,4 +1,4 @@
-"""The `drlab` command: train | sweep | eval | record | plot | resume | list."""
+"""The `drlab` command: train | sweep | report | eval | record | plot | resume | list."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ from drlab.errors import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_
 USAGE = """\
 drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [hyperparameter flags]
 drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--preset NAME] [--jobs K] [--out DIR]
+            [--backend local|ray] [--address ADDR] [--cpus-per-point K]
+drlab sweep --resume DIR [--backend local|ray]
+drlab report RUN_OR_SWEEP_DIR... [--out report.html]
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
-drlab record RUN_DIR [--out FILE.mp4] [--stochastic]
+drlab record RUN_DIR [--out FILE.mp4] [--stochastic] [--episodes N] [--max-steps M]
 drlab plot RUN_DIR... [--out FILE.png]
+drlab plot RUN_DIR --diagnostics [--out FILE.png]
 drlab plot options RUN_DIR [--out DIR] [--dims I J] [--fixed I=V ...] [--slices N] [--slice-dims K L]
 drlab resume RUN_DIR
 drlab list
@@ -242,17 +246,46 @@ def positive_flag(flag: str, value: int | None) -> None:
         raise DrlabError(f"{flag} must be >= 1 (got {value})")
 
 
+def cmd_report(argv: list[str]) -> int:
+    from drlab.report import build_report
+
+    p = OneLineParser(prog="drlab report",
+                      description="One self-contained HTML page (opens offline) of runs or a sweep: learning curves, "
+                                  "every diagnostic, final evaluations per setting with IQM and bootstrap CIs, configs, "
+                                  "summaries, videos and option pictures. A run or sweep still going shows what exists.")
+    p.add_argument("dirs", type=Path, nargs="+", metavar="RUN_OR_SWEEP_DIR")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: DIR/report.html for one directory, else report.html here")
+    args = p.parse_args(argv)
+    out = args.out or (args.dirs[0] / "report.html" if len(args.dirs) == 1 else Path("report.html"))
+    info = build_report(args.dirs, out)
+    print(f"wrote {info['path']} ({info['bytes'] / 1e6:.1f} MB: {info['runs']} runs, {info['plots']} plots, "
+          f"{info['videos']} videos) in {info['seconds']:.1f} s")
+    return 0
+
+
 def cmd_plot(argv: list[str]) -> int:
     from drlab.plots.curves import plot_learning_curves
 
     if argv and argv[0] == "options":
         return cmd_plot_options(argv[1:])
 
-    p = OneLineParser(prog="drlab plot", description="Learning curves of one or more runs on one figure.")
+    p = OneLineParser(prog="drlab plot", description="Learning curves of one or more runs on one figure, or the "
+                                                     "diagnostics of one run (--diagnostics).")
     p.add_argument("run_dirs", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/learning_curve.png for one run, else curves.png")
+    p.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/learning_curve.png for one run, else "
+                                                          "curves.png; with --diagnostics RUN_DIR/diagnostics.png")
     p.add_argument("--title", default=None)
+    p.add_argument("--diagnostics", action="store_true",
+                   help="every train/* and perf/* metric of one run as small multiples in one PNG")
     args = p.parse_args(argv)
+    if args.diagnostics:
+        from drlab.plots.diagnostics import plot_diagnostics
+
+        if len(args.run_dirs) != 1:
+            raise DrlabError("--diagnostics takes one run directory")
+        print(f"wrote {plot_diagnostics(args.run_dirs[0], args.out or args.run_dirs[0] / 'diagnostics.png')}")
+        return 0
     out = args.out or (args.run_dirs[0] / "learning_curve.png" if len(args.run_dirs) == 1 else Path("curves.png"))
     print(f"wrote {plot_learning_curves(args.run_dirs, out, args.title)}")
     return 0
@@ -321,7 +354,7 @@ def cmd_list(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
             "resume": cmd_resume, "list": cmd_list}
 
 

@@ -57,13 +57,16 @@ class RunConfig:
     """Greedy episodes of the final evaluation written to summary.json (0 skips it)."""
     checkpoint_interval: int = 0
     """Environment steps between checkpoints during training (0: only at the end or on Ctrl-C)."""
+    video_interval: int = 0
+    """Environment steps between videos of one greedy episode taken during training, videos/step-N.mp4 (0: none)."""
     progress: bool = True
     """Show a progress bar."""
 
     def validate(self) -> None:
         """Raise DrlabError naming the first invalid setting; algorithm configs extend this."""
         positive(self, "total_steps", "num_envs", "torch_threads", "log_interval")
-        non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval")
+        non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval",
+                     "video_interval")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise DrlabError(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")
         if self.eval_interval and not self.eval_episodes:

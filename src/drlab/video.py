@@ -16,10 +16,10 @@ from drlab.evaluate import play_episode
 
 
 def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000,
-                 episodes: int = 1, max_episode_steps: int | None = None) -> dict:
+                 episodes: int = 1, max_episode_steps: int | None = None, title: str = "") -> dict:
     """Play ``episodes`` episodes (seeds seed, seed + 1, ...; each at most ``max_steps`` steps, in an
     env truncating at ``max_episode_steps`` when given) in a rendering env and write them as one
-    H.264 MP4; returns each episode's return and length."""
+    H.264 MP4 (``title`` starts every frame's label); returns each episode's return and length."""
     # Frames are drawn off screen (rgb_array); without a display SDL's default video driver would
     # print "XDG_RUNTIME_DIR is invalid" on every call.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -29,7 +29,7 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
         fps = int(env.metadata.get("render_fps", 30))
         for k in range(episodes):
             episode = play_episode(agent, env, seed + k, greedy, max_steps, render=True)
-            frames.extend(labelled_frames(episode, k, episodes))
+            frames.extend(labelled_frames(episode, k, episodes, title))
             returns.append(episode.total)
             lengths.append(episode.length)
     finally:
@@ -47,14 +47,14 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
             "frames": len(frames), "path": str(out)}
 
 
-def labelled_frames(episode, index: int, episodes: int) -> list[np.ndarray]:
+def labelled_frames(episode, index: int, episodes: int, title: str = "") -> list[np.ndarray]:
     """The episode's frames, each with "episode k/N  return R" (the raw return up to that frame) and,
     for agents with options, the option acting in that state (the final frame: the last one)."""
     returns_so_far = np.concatenate([[0.0], np.cumsum(episode.rewards)])
     options = episode.options + episode.options[-1:] if episode.options else None
     labelled = []
     for t, frame in enumerate(episode.frames):
-        label = f"episode {index + 1}/{episodes}  return {returns_so_far[t]:g}"
+        label = f"{title}  " * bool(title) + f"episode {index + 1}/{episodes}  return {returns_so_far[t]:g}"
         if options:
             label += f"  option {options[t]}"
         labelled.append(write_label(frame, label))

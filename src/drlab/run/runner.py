@@ -11,6 +11,7 @@ once, for every algorithm.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import signal
 import sys
@@ -37,6 +38,7 @@ from drlab.run.signals import install_stop_signals, restore_signals
 
 FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
 PERIODIC_EVAL_SEED_OFFSET = 500_000
+VIDEO_SEED_OFFSET = 700_000
 # Update metrics that must stay finite: every loss and every gradient norm (explained variance, say,
 # is legitimately NaN when the targets do not vary).
 GUARDED = ("loss", "grad_norm")
@@ -139,6 +141,8 @@ class Run:
             self.logger.log(self.step, elapsed, record)
         if cfg.eval_interval and crossings(before, self.step, cfg.eval_interval):
             self._periodic_eval()
+        if cfg.video_interval and crossings(before, self.step, cfg.video_interval):
+            self._video()
         if cfg.checkpoint_interval and crossings(before, self.step, cfg.checkpoint_interval):
             self.save()
 
@@ -164,6 +168,20 @@ class Run:
         stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
         if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
             self.solved_during_training = True
+
+    def _video(self) -> None:
+        """One greedy episode into videos/step-N.mp4, played by a copy of the agent in an env of its
+        own: training's envs, random streams and (for options) active options are left as they were."""
+        import copy
+
+        from drlab.video import record_video
+
+        agent = copy.copy(self.agent)
+        if hasattr(agent, "options"):
+            agent.options = agent.options.copy()
+        record_video(agent, self.cfg.env_id, self.dir / "videos" / f"step-{self.step:09d}.mp4",
+                     seed=self.cfg.seed + VIDEO_SEED_OFFSET + self.step, greedy=True,
+                     max_episode_steps=self.cfg.max_episode_steps, title=f"step {self.step:,}")
 
     def _divergence(self, what: str) -> str:
         if self.saved_step is None:
@@ -266,7 +284,27 @@ class Run:
             "eval": eval_result, "threshold": self.threshold, "solved": solved,
         }
         write_json(self.dir / SUMMARY_FILE, summary)
+        self._log_hparams(eval_result)
         return summary
+
+    def _log_hparams(self, eval_result: dict | None) -> None:
+        """The config as TensorBoard hyperparameters with the final results as their metrics, so that
+        TensorBoard's HParams tab compares the runs of a sweep (run directory: tb/, next to the scalars)."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        from drlab.errors import writing
+        from drlab.run.logger import TB_DIR
+
+        hparams = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+                   for k, v in config_to_json(self.algo, self.cfg).items() if k not in ("run_dir", "progress")}
+        metrics = {"hparam/reward_mean_100": self.reward_mean_100, "hparam/train_seconds": self.train_seconds}
+        if eval_result is not None:
+            metrics["hparam/final_eval_mean"] = eval_result["mean"]
+        metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
+        with writing(self.dir / TB_DIR):
+            writer = SummaryWriter(log_dir=str(self.dir / TB_DIR))
+            writer.add_hparams(hparams, metrics, run_name=".")
+            writer.close()
 
 
 # ---- entry points ------------------------------------------------------------------------------

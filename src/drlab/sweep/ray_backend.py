@@ -140,6 +140,8 @@ def run_ray(points: list[tuple[str, dict]], jobs: int | None, on_result=None, *,
 
 
 def _run(ray, points, jobs, on_result, cpus_per_point, echo) -> list[dict]:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     outcomes: list[dict | None] = [None] * len(points)
     out = Path(points[0][1]["run_dir"]).parent
     cpus = ray.cluster_resources().get("CPU", 0.0)
@@ -154,7 +156,10 @@ def _run(ray, points, jobs, on_result, cpus_per_point, echo) -> list[dict]:
     if any(not config.get("checkpoint_interval") for _, config in points):
         echo("ray: note: with checkpoint_interval 0 a run whose worker dies starts over "
              "(--set checkpoint_interval=N to resume it from its last checkpoint)")
-    stop_flag = ray.remote(num_cpus=0)(StopFlag).remote()
+    # The flag lives on the driver's node: a point watching it reads "stop" when it cannot reach it
+    # (the driver is gone), so it must not die with some other node.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    stop_flag = ray.remote(num_cpus=0)(StopFlag).options(scheduling_strategy=here).remote()
     task = ray.remote(num_cpus=cpus_per_point, max_retries=0)(point_task)
     queue, running = deque(range(len(points))), {}  # running: object ref -> (point index, attempt)
 
