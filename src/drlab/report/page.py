@@ -58,8 +58,10 @@ class Page:
     def html(self, title: str) -> str:
         from plotly.offline import get_plotlyjs
 
-        calls = "\n".join(f"Plotly.newPlot({json.dumps(div)}, {_js(traces)}, {_js(layout)}, "
-                          f'{{"displaylogo": false, "responsive": true, "displayModeBar": {_js(layout["showlegend"])}}});'
+        def config(layout: dict) -> str:  # the mode bar (zoom, pan, save) on hover over the big figures only
+            return _js({"displaylogo": False, "responsive": True, **({} if layout["showlegend"] else
+                                                                      {"displayModeBar": False})})
+        calls = "\n".join(f"Plotly.newPlot({json.dumps(div)}, {_js(traces)}, {_js(layout)}, {config(layout)});"
                           for div, traces, layout in self.figures)
         return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
                 f"<style>{CSS}</style><script>{get_plotlyjs()}</script></head><body>\n" + "\n".join(self.parts)
@@ -140,6 +142,9 @@ def diagnostics_section(page: Page, target: Target) -> None:
                     trace["line"] = {"dash": ["solid", "dot", "dash", "dashdot"][names.index(name) % 4],
                                      **trace["line"]}
                 traces.append(trace)
+        if len(names) > 1:  # small plots have no legend: the line styles are named in the title
+            styles = ["solid", "dotted", "dashed", "dash-dot"]
+            title += " (" + ", ".join(f"{styles[k % 4]}: {n.split('/', 1)[1]}" for k, n in enumerate(names)) + ")"
         page.add(page.figure(traces, title, "", height=240))
     page.add("</div>")
 
@@ -249,5 +254,6 @@ def build_report(paths: list[Path], out: Path) -> dict:
     data = page.html(target.title).encode()
     out = Path(out)
     atomic_write_bytes(out, lambda f: f.write(data))
+    out.chmod(0o644)  # a page to share, not a private file
     return {"path": out, "bytes": len(data), "runs": len(runs), "plots": len(page.figures), "videos": page.videos,
             "seconds": time.perf_counter() - started}
