@@ -46,12 +46,12 @@ class Page:
     def add(self, text: str) -> None:
         self.parts.append(text)
 
-    def figure(self, traces: list, title: str, xlabel: str, ylabel: str = "", height: int = 380) -> str:
+    def figure(self, traces: list, title: str, xlabel: str, ylabel: str = "", height: int = 440) -> str:
         div = f"plot{len(self.figures)}"
-        layout = {"title": {"text": title, "font": {"size": 13 if height > 300 else 11}}, "height": height,
-                  "margin": {"l": 50, "r": 10, "t": 36, "b": 40}, "xaxis": {"title": {"text": xlabel}},
-                  "yaxis": {"title": {"text": ylabel}}, "legend": {"font": {"size": 10}},
-                  "showlegend": height > 300}
+        layout = {"title": {"text": title, "font": {"size": 13 if height > 300 else 10}}, "height": height,
+                  "margin": {"l": 50, "r": 10, "t": 44, "b": 40}, "xaxis": {"title": {"text": xlabel}},
+                  "yaxis": {"title": {"text": ylabel}}, "legend": {"font": {"size": 10}, "orientation": "h", "y": -0.2, "yanchor": "top"},
+                  "showlegend": height > 300, "modebar": {"orientation": "v"}}  # beside the plot, not over its title
         self.figures.append((div, traces, layout))
         return f'<div class="plot" id="{div}"></div>'
 
@@ -118,8 +118,9 @@ def curves_section(page: Page, target: Target) -> None:
             traces.insert(0, {"x": list(xs), "y": list(ys), "name": f"{group.label}: each episode", "type": "scatter",
                               "mode": "markers", "marker": {"size": 3, "color": _rgba(COLORS[i % len(COLORS)], 0.3)}})
     page.add(page.figure(traces, "episode return (raw): mean of the last 100 episodes", "environment steps"))
-    page.add(page.figure(group_traces(target, "eval/mean"), "periodic greedy evaluations (mean return)",
-                         "environment steps"))
+    evaluations = group_traces(target, "eval/mean")
+    if evaluations:
+        page.add(page.figure(evaluations, "periodic greedy evaluations (mean return)", "environment steps"))
     page.add(page.figure(group_traces(target, "episode/reward_mean_100", x="time_s"),
                          "mean of the last 100 episodes against wall time", "seconds of training"))
     page.add("</div>")
@@ -144,7 +145,8 @@ def diagnostics_section(page: Page, target: Target) -> None:
                 traces.append(trace)
         if len(names) > 1:  # small plots have no legend: the line styles are named in the title
             styles = ["solid", "dotted", "dashed", "dash-dot"]
-            title += " (" + ", ".join(f"{styles[k % 4]}: {n.split('/', 1)[1]}" for k, n in enumerate(names)) + ")"
+            title += "<br>" + ", ".join(f"{styles[k % 4]}: {n.split('/', 1)[1].removesuffix('_fraction')}"
+                                       for k, n in enumerate(names))
         page.add(page.figure(traces, title, "", height=240))
     page.add("</div>")
 
