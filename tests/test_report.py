@@ -70,7 +70,7 @@ def test_a_run_report_is_one_self_contained_page(runs, capsys):
     assert not re.search(r"<(script|link|img|video|iframe|source)[^>]+(src|href)=\"(?!data:)", page)
     assert page.count("<video") == 2 and page.count('src="data:video/mp4;base64,') == 2
     plots = re.findall(r'<div class="plot" id="(plot\d+)"></div>', page)
-    assert len(plots) >= 3 + 8 and all(f"Plotly.newPlot(\"{p}\"" in page for p in plots)
+    assert len(plots) >= 4 + 8 and all(f"Plotly.newPlot(\"{p}\"" in page for p in plots)
     for text in ["Learning curves", "Diagnostics", "explained variance of the value", "policy entropy",
                  "steps per second", "summary.json", "config.json", "step-0000020"]:
         assert text in page, text

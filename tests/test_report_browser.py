@@ -92,7 +92,7 @@ def test_a_run_report_renders_offline_with_its_videos(browser, tmp_path):
     assert main(["record", str(run)]) == 0
     assert main(["report", str(run)]) == 0
     state = open_report(browser, run / "report.html", tmp_path / "report-run.png")
-    check(state, plots=3 + 8, videos=3)
+    check(state, plots=4 + 8, videos=3)
     assert (tmp_path / "report-run.png").stat().st_size > 50_000
 
 
@@ -103,4 +103,4 @@ def test_a_sweep_report_renders_offline(browser, tmp_path):
                  "--set", "eval_episodes=2", "--set", "final_eval_episodes=2", "--set", "log_interval=256"]) == 0
     assert main(["report", str(out)]) == 0
     state = open_report(browser, out / "report.html", tmp_path / "report-sweep.png")
-    check(state, plots=3 + 8, videos=0)
+    check(state, plots=4 + 8, videos=0)

@@ -123,6 +123,9 @@ def curves_section(page: Page, target: Target) -> None:
         page.add(page.figure(evaluations, "periodic greedy evaluations (mean return)", "environment steps"))
     page.add(page.figure(group_traces(target, "episode/reward_mean_100", x="time_s"),
                          "mean of the last 100 episodes against wall time", "seconds of training"))
+    if evaluations:
+        page.add(page.figure(group_traces(target, "eval/mean", x="time_s"),
+                             "periodic greedy evaluations against wall time", "seconds of training"))
     page.add("</div>")
 
 
