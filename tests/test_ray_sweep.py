@@ -108,3 +108,14 @@ def test_ray_options_without_the_ray_backend_are_refused(tmp_path, capsys):
     assert main(["sweep", "dqn", "CartPole-v1", "--seeds", "0", "--address", "auto", "--out", str(tmp_path / "x")]) == 2
     assert "--address and --cpus-per-point are for --backend ray" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from drlab.cli import main
+
+    for args in (["sweep", "dqn", "CartPole-v1", "--seeds", "0", "--backend", "ray", "--out", str(tmp_path / "sw")],
+                 ["train", "ppo", "CartPole-v1", "--runners", "2", "--run-dir", str(tmp_path / "run")]):
+        assert main([*args, "--address", "127.0.0.1:1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in err
+    assert not list(tmp_path.iterdir())

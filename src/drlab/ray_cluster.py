@@ -4,6 +4,7 @@ an optional extra (``pip install 'drlab[ray]'``); nothing else in drlab imports 
 from __future__ import annotations
 
 import signal
+import socket
 
 from drlab.errors import DrlabError
 from drlab.run.signals import STOP_SIGNALS
@@ -23,6 +24,7 @@ def connect(address: str | None):
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    check_reachable(address)
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
@@ -33,3 +35,16 @@ def connect(address: str | None):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ray
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A HOST:PORT address must accept a connection: ray.init would otherwise retry an unreachable
+    one for minutes before it gives up."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # None, "auto", "local", ray://... : Ray's own lookup
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise DrlabError(f"cannot reach the Ray cluster at {address}: {err.strerror or err} (is `ray start --head` "
+                         "running there, and is this its GCS port?)") from None

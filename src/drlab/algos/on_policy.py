@@ -46,6 +46,16 @@ def train_loop(run, learner) -> None:
         source.close()
 
 
+def check_runners(cfg) -> None:
+    """With --runners: Ray installed and the cluster's address reachable, checked before the run
+    directory gets anything."""
+    if cfg.runners:
+        from drlab.ray_cluster import check_reachable, import_ray
+
+        import_ray()
+        check_reachable(cfg.address)
+
+
 def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarray, seconds: dict,
             record_episodes) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``rollout`` with T steps of ``envs`` from ``obs``: act -> env step -> episode

@@ -55,6 +55,7 @@ class Config(on_policy.OnPolicyConfig):
 
 def check_env(cfg: Config, envs) -> None:
     pg.check_env("ppo", cfg, envs, images=True)
+    on_policy.check_runners(cfg)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device):

@@ -63,9 +63,11 @@ def cmd_sweep(argv: list[str]) -> int:
     if not local:
         from functools import partial
 
+        from drlab.ray_cluster import check_reachable
         from drlab.sweep.ray_backend import import_ray, run_ray
 
         import_ray()  # one line naming the extra when Ray is missing, before anything is written
+        check_reachable(args.address)
         sweep.out = sweep.out.resolve()  # every node must find the same directories
         for point in sweep.points:
             point.config["run_dir"] = str(Path(point.config["run_dir"]).resolve())
