@@ -6,12 +6,12 @@ points that have not started yet (left out, and counted).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drlab.errors import DrlabError
+from drlab.run.checkpoint import read_json
 from drlab.run.logger import read_metrics
 from drlab.run.rundir import CONFIG_FILE, SUMMARY_FILE
 from drlab.sweep.grid import SWEEP_FILE, combo_label
@@ -54,25 +54,18 @@ class Target:
     not_started: int = 0  # sweep points without a run directory yet
 
 
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DrlabError(f"cannot read {path}: {err}"[:300]) from None
-
-
 def load_run(run_dir: Path, label: str | None = None) -> RunData:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise DrlabError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    config = read_json(run_dir / CONFIG_FILE)
-    summary = read_json(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else None
+    config = read_json(run_dir / CONFIG_FILE, "run config")
+    summary = read_json(run_dir / SUMMARY_FILE, "run summary") if (run_dir / SUMMARY_FILE).is_file() else None
     label = label or f"{config.get('algo')} {config.get('env_id')} seed {config.get('seed')}"
     return RunData(run_dir, config.get("algo", "?"), config, summary, read_metrics(run_dir), label)
 
 
 def load_sweep(out: Path) -> Target:
-    sweep = read_json(out / SWEEP_FILE)
+    sweep = read_json(out / SWEEP_FILE, "sweep file")
     groups: dict[str, Group] = {}
     not_started = 0
     for point in sweep["points"]:

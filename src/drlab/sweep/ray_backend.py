@@ -97,14 +97,14 @@ def not_shared(out: Path) -> str:
 def forget_dead_holder(run_dir: Path) -> None:
     """A retried point's earlier worker is dead (Ray said so). Its lock is taken over by RunLock
     when it held it on this host; a lock from another host cannot be checked from here, so it goes."""
-    from drlab.run.rundir import LOCK_FILE
+    from drlab.run.rundir import LOCK_FILE, RunLock
 
     lock = run_dir / LOCK_FILE
     try:
-        text = lock.read_text()
+        holder = RunLock._host(lock.read_text())
     except OSError:
         return
-    if socket.gethostname() not in text:
+    if holder != socket.gethostname():
         lock.unlink(missing_ok=True)
 
 
