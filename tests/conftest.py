@@ -60,7 +60,8 @@ def ray_address():
     import ray
 
     os.environ.pop("RAY_ADDRESS", None)  # left by an earlier module's cluster: start a new one
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    # "local": a new Ray even where a cluster on this machine is recorded for ray.init to join
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
     os.environ.pop("RAY_ADDRESS", None)  # set by ray.init; the next module's ray.init would join the dead cluster

@@ -119,3 +119,20 @@ def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path, capsys)
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_stale_cluster_record_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    # `ray start` records its address for ray.init(address=None); a record left by a cluster that died
+    # without `ray stop` would have Ray retry it for minutes.
+    from drlab.cli import main
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp" / "ray").mkdir(parents=True)
+    (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")
+    for args in (["sweep", "dqn", "CartPole-v1", "--seeds", "0", "--backend", "ray", "--out", str(tmp_path / "sw")],
+                 ["train", "ppo", "CartPole-v1", "--runners", "2", "--run-dir", str(tmp_path / "run")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "names a Ray cluster at 127.0.0.1:1 that is not running" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]

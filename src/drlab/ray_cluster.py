@@ -3,8 +3,10 @@ an optional extra (``pip install 'drlab[ray]'``); nothing else in drlab imports 
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+from pathlib import Path
 
 from drlab.errors import DrlabError
 from drlab.run.signals import STOP_SIGNALS
@@ -37,9 +39,28 @@ def connect(address: str | None):
     return ray
 
 
+def check_recorded_cluster() -> None:
+    """Without an address, ray.init joins RAY_ADDRESS or the cluster `ray start` recorded on this
+    machine; a record left by a cluster that died without `ray stop` would have it retry for minutes."""
+    if os.environ.get("RAY_ADDRESS"):
+        return check_reachable(os.environ["RAY_ADDRESS"])
+    try:
+        record = Path(import_ray()._common.utils.get_ray_address_file(None))
+        recorded = record.read_text().strip()
+    except (AttributeError, OSError):
+        return  # no record (or a Ray that keeps it elsewhere): ray.init starts a Ray of its own
+    try:
+        check_reachable(recorded)
+    except DrlabError:
+        raise DrlabError(f"{record} names a Ray cluster at {recorded} that is not running (a `ray start` without "
+                         "`ray stop`?): `ray stop` forgets it, or --address local starts a Ray for this run") from None
+
+
 def check_reachable(address: str | None, timeout: float = 5.0) -> None:
-    """A HOST:PORT address must accept a connection: ray.init would otherwise retry an unreachable
-    one for minutes before it gives up."""
+    """A HOST:PORT address (or, with none, the cluster ray.init would join) must accept a connection:
+    ray.init would otherwise retry an unreachable one for minutes before it gives up."""
+    if address is None:
+        return check_recorded_cluster()
     host, _, port = (address or "").rpartition(":")
     if not host or not port.isdigit() or "://" in address:
         return  # None, "auto", "local", ray://... : Ray's own lookup

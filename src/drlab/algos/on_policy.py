@@ -109,7 +109,7 @@ class OnPolicyConfig(RolloutConfig):
     runners: int = 0
     """Step the envs on this many Ray actors, num_envs / runners each (0: in this process). Needs drlab[ray]."""
     address: str | None = None
-    """The Ray cluster the runners join (e.g. 10.0.0.1:6379); default: one started on this machine, else a Ray of the run's own."""
+    """The Ray cluster the runners join (e.g. 10.0.0.1:6379, or local: a Ray of the run's own); default: one started on this machine with `ray start --head`, else a Ray of the run's own."""
 
     def validate(self) -> None:
         super().validate()

@@ -41,8 +41,8 @@ def cmd_sweep(argv: list[str]) -> int:
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local: processes on this machine (default); ray: Ray tasks (pip install 'drlab[ray]')")
     p.add_argument("--address", default=None,
-                   help="ray: the cluster's address (e.g. 10.0.0.1:6379, or auto); default: a cluster started on this "
-                        "machine with `ray start --head`, else a Ray of its own for this sweep")
+                   help="ray: the cluster's address (e.g. 10.0.0.1:6379, auto, or local for a Ray of the sweep's own); "
+                        "default: a cluster started on this machine with `ray start --head`, else a Ray of its own")
     p.add_argument("--cpus-per-point", type=float, default=1.0, help="ray: CPUs reserved for each run (default: 1)")
     args = p.parse_args(argv)
     if args.backend == "local" and (args.address is not None or args.cpus_per_point != 1.0):
