@@ -62,3 +62,18 @@ def test_the_episode_label_carries_the_return_so_far():
     frames = labelled_frames(episode, 1, 4)
     assert len(frames) == 3 and all(f.shape == (40, 200, 3) for f in frames)
     assert frames[0].any() and not np.array_equal(frames[0], frames[2])  # the label changes with the return
+
+
+def test_a_label_wider_than_the_frame_wraps_inside_it():
+    # Atari frames are 160 px wide: "step 15,000  episode 1/1  return 0" would run past the edge.
+    import numpy as np
+
+    from drlab.video import write_label
+
+    text = "step 15,000  episode 1/1  return 0  option 3"
+    labelled = write_label(np.zeros((210, 160, 3), np.uint8), text)
+    assert not labelled[:, -3:].any()  # nothing drawn at the right edge
+    rows = np.flatnonzero(labelled.any(axis=(1, 2)))
+    assert rows.max() - rows.min() > 25  # on more than one line (one line: 16 px)
+    one_line = write_label(np.zeros((40, 600, 3), np.uint8), text)
+    assert np.flatnonzero(one_line.any(axis=(1, 2))).max() < 25  # a wide frame keeps one line

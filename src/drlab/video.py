@@ -89,12 +89,20 @@ def encode(frames: list[np.ndarray], path: Path, fps: int) -> None:
 
 
 def write_label(frame: np.ndarray, text: str) -> np.ndarray:
-    """``text`` in the top-left corner of an RGB frame (white on a dark box)."""
+    """``text`` in the top-left corner of an RGB frame (white on a dark box), its fields (separated by
+    two spaces) wrapped onto more lines where one line would run past the frame's edge (Atari's 160 px)."""
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    left, top, right, bottom = draw.textbbox((8, 6), text)
+    lines = []
+    for field in text.split("  "):
+        if lines and draw.textlength(f"{lines[-1]}  {field}") + 16 > frame.shape[1]:
+            lines.append(field)
+        else:
+            lines[-1:] = [f"{lines[-1]}  {field}" if lines else field]
+    text = "\n".join(lines)
+    left, top, right, bottom = draw.multiline_textbbox((8, 6), text)
     draw.rectangle((left - 4, top - 3, right + 4, bottom + 3), fill=(20, 20, 20))
-    draw.text((8, 6), text, fill=(255, 255, 255))
+    draw.multiline_text((8, 6), text, fill=(255, 255, 255))
     return np.asarray(image)
