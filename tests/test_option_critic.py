@@ -240,6 +240,23 @@ def test_evaluation_reports_how_long_options_last(tmp_path):
     assert options["mean_duration"] >= 1
 
 
+def test_evaluations_during_training_leave_training_options_as_they_were(tmp_path):
+    # Evaluations act on 10 envs with the run's agent; training acts through its own, so neither its
+    # active options nor its random streams change: same seed -> same training metrics.
+    import drlab
+
+    def training_records(eval_interval: int) -> list[dict]:
+        run_dir = tmp_path / f"eval{eval_interval}"
+        drlab.train("option-critic", "CartPole-v1", total_steps=3000, learning_starts=500, log_interval=500,
+                    eval_interval=eval_interval, final_eval_episodes=2, progress=False, run_dir=str(run_dir))
+        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k.startswith("train/")} for r in records
+                if any(k.startswith("train/option") for k in r)]
+
+    plain, evaluated = training_records(0), training_records(500)
+    assert len(plain) >= 4 and plain == evaluated
+
+
 def test_normalized_policy_advantage_by_hand():
     """--normalize-advantages: the intra-option policy loss uses (A - mean A) / std A over the batch,
     with A = r + gamma * U(s', w) - Q_Omega(s, w), U from the target network."""
