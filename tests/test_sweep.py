@@ -268,20 +268,72 @@ def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
                 os.kill(w, signal.SIGKILL)
 
 
+def _lock_holder(run_dir, not_pid: int = 0, timeout: float = 120.0) -> int:
+    """The pid in RUN_DIR/lock once a process other than ``not_pid`` holds it."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid = json.loads((run_dir / "lock").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pid = 0
+        if pid and pid != not_pid and _alive(pid):
+            return pid
+        time.sleep(0.2)
+    pytest.fail(f"no process took {run_dir}/lock")
+
+
+def _training_steps(run_dir) -> list[int]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if any(k.startswith("train/") for k in r)]
+
+
+def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_with_it(tmp_path):
+    # As when the kernel's OOM killer takes a worker: the process pool stops every worker with it
+    # (each stops with a checkpoint); all their points run again in a new pool from their checkpoints.
+    import signal
+    import time
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0,1", "--jobs", "2",
+         "--set", "total_steps=40000", "--set", "checkpoint_interval=4000", "--set", "log_interval=1000",
+         "--set", "eval_interval=0", "--set", "final_eval_episodes=2", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((out / name / "checkpoints" / "latest.pt").exists() for name in ("s0", "s1")):
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()[1][-2000:]
+            time.sleep(0.2)
+        os.kill(_lock_holder(out / "s0"), signal.SIGKILL)
+        stdout, stderr = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "s0: its worker was lost" in stdout and "s1: its worker was lost" in stdout and "(attempt 2 of 3)" in stdout
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["ok", "ok"] and all(p["summary"]["steps"] == 40000 for p in points)
+    for name in ("s0", "s1"):
+        steps = _training_steps(out / name)
+        assert steps == sorted(set(steps)) and steps[-1] >= 39000  # resumed, and no step logged twice
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
-def test_a_killed_worker_fails_its_point_and_the_sweep_goes_on(tmp_path):
-    # As when the kernel's OOM killer takes a worker: that point fails, the next runs in a new pool.
+def test_a_point_whose_worker_dies_three_times_fails_and_the_sweep_goes_on(tmp_path):
     import signal
     out = tmp_path / "sweep"
     sweep = _start_training_sweep(out, "50_000_000,2000")
     try:
-        for worker in _children(sweep.pid):
-            os.kill(worker, signal.SIGKILL)
+        [run_dir] = [path.parent for path in out.glob("*/metrics.jsonl")]
+        killed = 0
+        for _ in range(3):
+            killed = _lock_holder(run_dir, not_pid=killed)
+            os.kill(killed, signal.SIGKILL)
         stdout, stderr = sweep.communicate(timeout=240)
     finally:
         sweep.kill()
     assert sweep.returncode == 1, stderr
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "(attempt 3 of 3)" in stdout
     points = json.loads((out / "sweep.json").read_text())["points"]
     assert [p["status"] for p in points] == ["failed", "ok"]
-    assert "worker process failed" in points[0]["error"] and points[1]["summary"]["steps"] >= 2000
+    assert "its worker process died 3 times" in points[0]["error"] and points[1]["summary"]["steps"] >= 2000

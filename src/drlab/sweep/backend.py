@@ -18,6 +18,8 @@ from pathlib import Path
 
 from drlab.errors import Diverged, DrlabError, write_failure
 
+RETRIES = 2  # a point whose worker (or node) dies is resumed this many times before it counts as failed
+
 
 def run_point(algo: str, config: dict) -> dict:
     """Train one point in this process, or carry it on; never raises (the outcome says what happened).

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
-from drlab.sweep.backend import SweepInterrupted, failed_outcome, run_point
+from drlab.sweep.backend import RETRIES, SweepInterrupted, failed_outcome, run_point
 
 ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
 _IDLE = None  # in a worker: a threading.Event, set while no point is training
@@ -46,15 +48,16 @@ def _stop_when_orphaned(sweep_pid: int) -> None:
 STOP_GRACE_S = (3.0, 30.0)  # wait for workers to stop on their own, then after a SIGINT from us
 
 
-def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list[dict]:
+def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None, echo=print) -> list[dict]:
     """The local backend (see drlab.sweep.backend for the contract): at most ``jobs`` processes
     ("spawn" context) at once. On Ctrl-C, pending points are cancelled and running ones stop at the
-    end of their step with a checkpoint."""
+    end of their step with a checkpoint. A point whose worker dies runs again, resuming from its
+    last checkpoint, up to ``RETRIES`` times."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     outcomes: list[dict | None] = [None] * len(points)
+    attempts = [0] * len(points)
     workers = max(1, min(jobs, len(points)))
 
     def new_pool():
@@ -63,12 +66,14 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
 
     def submit(i: int) -> None:
         nonlocal executor
+        attempts[i] += 1
         try:
             futures[executor.submit(run_point_in_worker, *points[i])] = i
         except BrokenProcessPool:
-            # A worker died (killed, out of memory): its point is reported failed; the rest go on
-            # in a fresh pool.
-            executor.shutdown(wait=False, cancel_futures=True)
+            # A worker died (killed, out of memory) and the pool stopped every worker with it: wait
+            # until they are gone (each stops at the end of its step with a checkpoint and releases
+            # its run directory), then go on in a fresh pool.
+            executor.shutdown(wait=True, cancel_futures=True)
             executor = new_pool()
             futures[executor.submit(run_point_in_worker, *points[i])] = i
 
@@ -84,7 +89,13 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 i = futures.pop(future)
-                outcomes[i] = _outcome(future)
+                if isinstance(future.exception(), BrokenProcessPool) and attempts[i] <= RETRIES:
+                    name = Path(points[i][1]["run_dir"]).name
+                    echo(f"sweep: {name}: its worker was lost (killed, or stopped by the pool when another was killed); "
+                         f"running it again from its last checkpoint (attempt {attempts[i] + 1} of {RETRIES + 1})")
+                    submit(i)
+                    continue
+                outcomes[i] = _outcome(future, attempts[i])
                 if on_result is not None:
                     on_result(i, outcomes[i])
                 for j in itertools.islice(queue, 1):
@@ -99,10 +110,12 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None) -> list
     return outcomes
 
 
-def _outcome(future) -> dict:
+def _outcome(future, attempts: int = 1) -> dict:
     try:
         return future.result()
-    except Exception as err:  # noqa: BLE001 - e.g. BrokenProcessPool when a worker was killed
+    except BrokenProcessPool:
+        return failed_outcome(f"its worker process died {attempts} time{'s' * (attempts > 1)} (killed, e.g. out of memory)")
+    except Exception as err:  # noqa: BLE001 - the pool could not run the point at all
         return failed_outcome(f"worker process failed: {type(err).__name__}: {err}"[:300])
 
 

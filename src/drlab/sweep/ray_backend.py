@@ -29,9 +29,8 @@ from pathlib import Path
 
 from drlab.errors import DrlabError
 from drlab.ray_cluster import connect, import_ray
-from drlab.sweep.backend import SweepInterrupted, failed_outcome, run_point
+from drlab.sweep.backend import RETRIES, SweepInterrupted, failed_outcome, run_point
 
-RETRIES = 2  # a point whose worker or node dies is resumed this many times before it counts as failed
 STOP_GRACE_S = 60.0  # time for the running points to stop with a checkpoint after Ctrl-C
 POLL_S = 0.5  # how often a point looks at the stop flag
 PROBE_FILE = ".drlab-sweep"  # written by the driver in --out; every node must see it
