@@ -41,6 +41,14 @@ if "DrlabTestCounter-v0" not in gym.registry:
     gym.register("DrlabTestCounter-v0", entry_point=CounterEnv, max_episode_steps=5)
 
 
+def train_steps(run_dir) -> list[int]:
+    """The steps of a run's periodic train/* records (one per log interval): a resumed run must not
+    log a step twice."""
+    from drlab.run.logger import read_metrics
+
+    return [r["step"] for r in read_metrics(run_dir) if any(k.startswith("train/") for k in r)]
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A short DQN run on CartPole (not trained to solve), shared by tests of eval/record/plot/load."""

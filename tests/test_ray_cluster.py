@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import train_steps
 from ray.cluster_utils import Cluster
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -49,8 +50,7 @@ def test_a_point_on_a_lost_node_is_rescheduled_and_resumed(tmp_path):
         assert "s0: its worker died; running it again from its last checkpoint" in stdout
         [point] = json.loads((out / "sweep.json").read_text())["points"]
         assert point["status"] == "ok" and point["summary"]["steps"] == 12000
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        steps = [r["step"] for r in records if any(k.startswith("train/") for k in r)]
+        steps = train_steps(run_dir)
         assert steps == sorted(set(steps)) and len(steps) == 24
     finally:
         cluster.shutdown()

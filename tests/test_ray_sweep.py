@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from conftest import train_steps
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -32,12 +33,6 @@ def wait_for(predicate, process, what: str, timeout: float = 120.0) -> None:
             process.kill()
             pytest.fail(f"{what} never happened: {process.communicate()[1][-2000:]}")
         time.sleep(0.2)
-
-
-def train_steps(run_dir) -> list[int]:
-    """The steps of the run's periodic train/* records (one per log interval)."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r["step"] for r in records if any(k.startswith("train/") for k in r)]
 
 
 def test_the_ray_and_local_backends_give_the_same_results(ray_address, tmp_path):

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import train_steps
 
 from drlab.algos.dqn import Config
 from drlab.cli import main
@@ -283,11 +284,6 @@ def _lock_holder(run_dir, not_pid: int = 0, timeout: float = 120.0) -> int:
     pytest.fail(f"no process took {run_dir}/lock")
 
 
-def _training_steps(run_dir) -> list[int]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r["step"] for r in records if any(k.startswith("train/") for k in r)]
-
-
 def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_with_it(tmp_path):
     # As when the kernel's OOM killer takes a worker: the process pool stops every worker with it
     # (each stops with a checkpoint); all their points run again in a new pool from their checkpoints.
@@ -314,7 +310,7 @@ def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_w
     points = json.loads((out / "sweep.json").read_text())["points"]
     assert [p["status"] for p in points] == ["ok", "ok"] and all(p["summary"]["steps"] == 40000 for p in points)
     for name in ("s0", "s1"):
-        steps = _training_steps(out / name)
+        steps = train_steps(out / name)
         assert steps == sorted(set(steps)) and steps[-1] >= 39000  # resumed, and no step logged twice
 
 
