@@ -95,12 +95,14 @@ def write_label(frame: np.ndarray, text: str) -> np.ndarray:
 
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    lines = []
-    for field in text.split("  "):
-        if lines and draw.textlength(f"{lines[-1]}  {field}") + 16 > frame.shape[1]:
+    first, *fields = text.split("  ")
+    lines = [first]
+    for field in fields:
+        joined = f"{lines[-1]}  {field}"
+        if draw.textlength(joined) + 16 > frame.shape[1]:
             lines.append(field)
         else:
-            lines[-1:] = [f"{lines[-1]}  {field}" if lines else field]
+            lines[-1] = joined
     text = "\n".join(lines)
     left, top, right, bottom = draw.multiline_textbbox((8, 6), text)
     draw.rectangle((left - 4, top - 3, right + 4, bottom + 3), fill=(20, 20, 20))
