@@ -190,7 +190,10 @@ def test_a_run_directory_removed_while_training(tmp_path):
     deadline = time.monotonic() + 120
     while not (run / "checkpoints" / "latest.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    shutil.rmtree(run)
+    # Moved away in one step, then deleted: an rmtree of the live directory races the run's own
+    # writes (a file it creates in tb/ meanwhile leaves "Directory not empty").
+    run.rename(tmp_path / "removed")
+    shutil.rmtree(tmp_path / "removed", ignore_errors=True)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == EXIT_WRITE_FAILED, stderr
     lines = stderr.strip().splitlines()
