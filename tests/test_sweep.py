@@ -284,26 +284,50 @@ def _lock_holder(run_dir, not_pid: int = 0, timeout: float = 120.0) -> int:
     pytest.fail(f"no process took {run_dir}/lock")
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
 def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_with_it(tmp_path):
     # As when the kernel's OOM killer takes a worker: the process pool stops every worker with it
     # (each stops with a checkpoint); all their points run again in a new pool from their checkpoints.
+    # Each worker is frozen (SIGSTOP) as soon as its point has a checkpoint, so that neither point
+    # can finish before the kill lands, however fast or busy the machine; the other worker is let
+    # go on (SIGCONT) once the sweep has seen the pool break, and then stops as the pool tells it to.
     import signal
     import time
-    out = tmp_path / "sweep"
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0,1", "--jobs", "2",
-         "--set", "total_steps=40000", "--set", "checkpoint_interval=4000", "--set", "log_interval=1000",
-         "--set", "eval_interval=0", "--set", "final_eval_episodes=2", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    out, stdout_file, stderr_file = tmp_path / "sweep", tmp_path / "stdout", tmp_path / "stderr"
+    with open(stdout_file, "w") as stdout, open(stderr_file, "w") as stderr:
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "drlab.cli", "sweep", "a2c", "CartPole-v1", "--seeds", "0,1", "--jobs", "2",
+             "--set", "total_steps=40000", "--set", "checkpoint_interval=4000", "--set", "log_interval=1000",
+             "--set", "eval_interval=0", "--set", "final_eval_episodes=2", "--out", str(out)],
+            stdout=stdout, stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_for(ready, what: str) -> None:
         deadline = time.monotonic() + 120
-        while not all((out / name / "checkpoints" / "latest.pt").exists() for name in ("s0", "s1")):
-            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()[1][-2000:]
+        while not ready():
+            assert sweep.poll() is None, f"the sweep ended before {what}: {stderr_file.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"no {what} after 120 s"
             time.sleep(0.2)
-        os.kill(_lock_holder(out / "s0"), signal.SIGKILL)
-        stdout, stderr = sweep.communicate(timeout=240)
+
+    workers = {}
+    try:
+        for name in ("s0", "s1"):
+            wait_for((out / name / "checkpoints" / "latest.pt").exists, f"checkpoint of {name}")
+            workers[name] = _lock_holder(out / name)
+            os.kill(workers[name], signal.SIGSTOP)
+        assert not any((out / name / "summary.json").exists() for name in workers), "a point finished before its freeze"
+        os.kill(workers["s0"], signal.SIGKILL)
+        # The pool saw the death and failed both points' futures; the sweep waits for s1's worker to stop.
+        wait_for(lambda: "its worker was lost" in stdout_file.read_text(), "'its worker was lost' line")
+        os.kill(workers["s1"], signal.SIGCONT)
+        sweep.wait(timeout=240)
     finally:
         sweep.kill()
+        for pid in workers.values():
+            try:
+                os.kill(pid, signal.SIGCONT)  # never leave a frozen process behind, whatever failed
+            except ProcessLookupError:
+                pass
+    stdout, stderr = stdout_file.read_text(), stderr_file.read_text()
     assert sweep.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "s0: its worker was lost" in stdout and "s1: its worker was lost" in stdout and "(attempt 2 of 3)" in stdout
