@@ -14,9 +14,10 @@ from drlab.errors import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_
                           write_failure)
 
 USAGE = """\
-drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [hyperparameter flags]
+drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir DIR] [--env-package NAME]
+            [hyperparameter flags]
 drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--preset NAME] [--jobs K] [--out DIR]
-            [--backend local|ray] [--address ADDR] [--cpus-per-point K]
+            [--backend local|ray] [--address ADDR] [--cpus-per-point K] [--env-package NAME]
 drlab sweep --resume DIR [--backend local|ray]
 drlab report RUN_OR_SWEEP_DIR... [--out report.html]
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
@@ -27,6 +28,8 @@ drlab plot options RUN_DIR [--out DIR] [--dims I J] [--fixed I=V ...] [--slices 
 drlab resume RUN_DIR
 drlab list
 
+ENV_ID may be MODULE:ENV_ID (imports MODULE, e.g. corridor:Corridor-v0), and train and sweep take
+--env-package NAME (repeatable) for packages that register envs on import (highway_env, minigrid).
 `drlab train ALGO ENV_ID --help` lists every hyperparameter with the preset's value."""
 
 
@@ -42,13 +45,14 @@ def cmd_train(argv: list[str]) -> int:
 
     from drlab.algos import get_algo
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
-    from drlab.envs import env_spec
+    from drlab.envs.sources import resolve_env
     from drlab.run.runner import train_config
 
     head = OneLineParser(prog="drlab train", add_help=False)
     head.add_argument("algo")
     head.add_argument("env_id")
     head.add_argument("--preset", default=DEFAULT_PRESET)
+    head.add_argument("--env-package", dest="env_packages", action="append", default=[])
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
@@ -56,21 +60,23 @@ def cmd_train(argv: list[str]) -> int:
     module = get_algo(known.algo)
     aliases = getattr(module, "FLAG_ALIASES", {})  # flags of an older version
     rest = [part for arg in rest for part in aliases.get(arg, [arg])]
-    env_spec(known.env_id)  # unknown env / missing optional dependency: one line, before anything else
-    defaults = build_config(module.Config, known.env_id, preset_overrides(known.algo, known.env_id, known.preset))
+    # The env's modules imported; unknown env / missing optional dependency: one line, before anything else.
+    env_id, packages = resolve_env(known.env_id, known.env_packages)
+    defaults = build_config(module.Config, env_id, {**preset_overrides(known.algo, env_id, known.preset),
+                                                    "env_packages": packages})
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
             cfg = tyro.cli(module.Config, default=defaults, args=rest,
                            prog=f"drlab train {known.algo} {known.env_id}",
-                           description=f"{known.algo} on {known.env_id}, preset '{known.preset}'.")
+                           description=f"{known.algo} on {env_id}, preset '{known.preset}'.")
     except SystemExit as exit_:
         if exit_.code in (0, None):  # --help
             sys.stderr.write(captured.getvalue())
             raise
         raise DrlabError(tyro_message(captured.getvalue())) from None
     sys.stderr.write(captured.getvalue())  # warnings, if any
-    cfg.env_id = known.env_id
+    cfg.env_id, cfg.env_packages = env_id, packages
     result = train_config(known.algo, cfg)
     return report(result)
 
@@ -324,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"drlab: error: unknown command '{command}' (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
+    from drlab.envs.sources import cwd_on_path
+
+    cwd_on_path()  # a user's env module here imports, as under `python -m`
     try:
         return COMMANDS[command](rest)
     except DrlabError as err:

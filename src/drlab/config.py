@@ -28,6 +28,9 @@ from drlab.errors import DrlabError
 class RunConfig:
     env_id: Annotated[str, tyro.conf.Suppress] = "CartPole-v1"
     """Gymnasium environment id (given as ENV_ID on the command line)."""
+    env_packages: Annotated[tuple[str, ...], tyro.conf.Suppress] = ()
+    """Modules imported before the env is made, which register env ids: MODULE of MODULE:ENV_ID, every
+    --env-package, and the module of an env registered by the caller of drlab.train (drlab.envs.sources)."""
     seed: int = 0
     """Seed for the environments, the networks and every random choice."""
     total_steps: int = 100_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from drlab.envs import make_env
-from drlab.errors import writing
+from drlab.errors import DrlabError, writing
 from drlab.evaluate import play_episode
 
 
@@ -23,12 +23,15 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
     # Frames are drawn off screen (rgb_array); without a display SDL's default video driver would
     # print "XDG_RUNTIME_DIR is invalid" on every call.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = make_env(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+    env = rendering_env(env_id, max_episode_steps)
     frames, returns, lengths = [], [], []
     try:
         fps = int(env.metadata.get("render_fps", 30))
         for k in range(episodes):
             episode = play_episode(agent, env, seed + k, greedy, max_steps, render=True)
+            if not all(isinstance(f, np.ndarray) and f.ndim == 3 and f.shape[-1] == 3 for f in episode.frames[:1]):
+                raise DrlabError(f"{env_id} cannot draw frames: its render() in render_mode 'rgb_array' returned "
+                                 f"{type(episode.frames[0]).__name__}, not an (H, W, 3) RGB array")
             frames.extend(labelled_frames(episode, k, episodes, title))
             returns.append(episode.total)
             lengths.append(episode.length)
@@ -45,6 +48,26 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
         tmp.unlink(missing_ok=True)
     return {"returns": returns, "lengths": lengths, "return": returns[0], "length": lengths[0],
             "frames": len(frames), "path": str(out)}
+
+
+def rendering_env(env_id: str, max_episode_steps: int | None):
+    """One env drawing RGB frames, or one line saying that the env (a user's, say) draws none."""
+    import warnings
+
+    no_frames = (f"{env_id} cannot draw frames for a video: a video needs an env that takes render_mode='rgb_array' "
+                 "(listed in its metadata['render_modes']) and whose render() returns an (H, W, 3) RGB array")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*render_mode.*not in the possible render_modes")
+        try:
+            env = make_env(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+        except TypeError as err:
+            if "render_mode" in str(err):  # a constructor without render_mode
+                raise DrlabError(no_frames) from None
+            raise
+    if "rgb_array" not in env.metadata.get("render_modes", ()):
+        env.close()
+        raise DrlabError(no_frames)
+    return env
 
 
 def labelled_frames(episode, index: int, episodes: int, title: str = "") -> list[np.ndarray]:

@@ -38,13 +38,20 @@ def _register_optional(env_id: str) -> None:
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of ``env_id``, or a one-line error with the closest known ids."""
+    """The registered spec of ``env_id``, or a one-line error with the closest known ids.
+    ``MODULE:ENV_ID`` imports MODULE first (see drlab.envs.sources)."""
+    if ":" in env_id:
+        from drlab.envs.sources import import_env_packages, split_env_id
+
+        module, env_id = split_env_id(env_id)
+        import_env_packages((module,), env_id)
     _register_optional(env_id)
     try:
         return gym.spec(env_id)
     except gym.error.Error:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        hint = (f" (did you mean {', '.join(close)}?)" if close else
+                f" (an env that a module registers: MODULE:{env_id}, or --env-package MODULE)")
         raise DrlabError(f"unknown environment '{env_id}'{hint}") from None
 
 

@@ -21,7 +21,7 @@ def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def run_label(run_dir: Path) -> str:
     from drlab.run.rundir import load_run_config
 
-    algo, cfg = load_run_config(run_dir)
+    algo, cfg = load_run_config(run_dir, import_envs=False)  # a label needs no env
     extra = f" {cfg.replay}" if hasattr(cfg, "replay") else ""
     return f"{algo}{extra} {cfg.env_id} seed {cfg.seed}"
 

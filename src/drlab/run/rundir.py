@@ -27,11 +27,14 @@ def config_to_json(algo: str, cfg) -> dict:
 
 
 # Settings every algorithm gained since the first config.json, with the value older runs had in effect.
-RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0}
+RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": ()}
 
 
-def config_from_json(data: dict):
-    """(algo name, config) from config.json contents."""
+def config_from_json(data: dict, import_envs: bool = True):
+    """(algo name, config) from config.json contents. The modules that register the run's env
+    (``env_packages``) are imported first, unless ``import_envs`` is False (for what never makes
+    the env): every process that rebuilds a run (eval, record, resume, sweep points, Ray tasks and
+    runners, drlab.load) comes through here."""
     if not isinstance(data, dict) or "algo" not in data or "env_id" not in data:
         raise DrlabError("config.json is not a drlab run config")
     values = dict(data)
@@ -46,22 +49,32 @@ def config_from_json(data: dict):
     # Settings added since, with the value that older runs had in effect (see the module).
     for name, value in {**RUN_ADDED_SETTINGS, **getattr(module, "ADDED_SETTINGS", {})}.items():
         values.setdefault(name, value)
-    return algo, build_config(module.Config, values.pop("env_id"), values, complete=True)
+    cfg = build_config(module.Config, values.pop("env_id"), values, complete=True)
+    if import_envs:
+        from drlab.envs.sources import import_env_packages
+
+        import_env_packages(cfg.env_packages, cfg.env_id)
+    return algo, cfg
 
 
-def load_run_config(run_dir: Path):
+def load_run_config(run_dir: Path, import_envs: bool = True):
     """(algo name, config) of a run directory, checked field by field and validated: a hand-edited
-    config.json with a wrong type, an unknown or a missing field, or a bad value gets one line."""
+    config.json with a wrong type, an unknown or a missing field, or a bad value gets one line.
+    The run's env modules are imported (see config_from_json)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DrlabError(f"no run directory at {run_dir}")
     path = run_dir / CONFIG_FILE
     try:
-        algo, cfg = config_from_json(read_json(path, "run config"))
+        algo, cfg = config_from_json(read_json(path, "run config"), import_envs=False)
         cfg.validate()
     except DrlabError as err:
         message = str(err)
         raise DrlabError(message if str(path) in message else f"{path}: {message}") from None
+    if import_envs:  # after the config's own checks, whose errors name config.json
+        from drlab.envs.sources import import_env_packages
+
+        import_env_packages(cfg.env_packages, cfg.env_id)
     return algo, cfg
 
 

@@ -309,15 +309,22 @@ class Run:
 
 # ---- entry points ------------------------------------------------------------------------------
 
-def train_config(algo: str, cfg) -> RunResult:
+def train_config(algo: str, cfg, env_checker: bool = True) -> RunResult:
     """Train one run from a config object; a pure function of (algo, config) for local or remote use.
 
+    The env's modules (``env_packages``) are imported, and a user's env gets Gymnasium's env checker
+    (``env_checker``; a sweep's driver runs it once for all its points), before anything is written.
     The run directory is locked first (one writer at a time), then checked to be empty; the env and
     the spaces are checked before anything but the lock is written, and a run that fails there
     leaves no directory behind."""
+    from drlab.envs.sources import check_user_env, env_packages_for
+
     cfg.validate()
+    packages = env_packages_for(cfg.env_id, cfg.env_packages)
+    if env_checker:
+        check_user_env(cfg.env_id)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(algo, cfg.env_id, cfg.seed)
-    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+    cfg = dataclasses.replace(cfg, run_dir=str(run_dir), env_packages=packages)
     new_dirs = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
     lock = run = None
     previous_handlers = interrupt_on_stop_signals()
@@ -342,8 +349,13 @@ def train_config(algo: str, cfg) -> RunResult:
 
 
 def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEFAULT_PRESET) -> RunResult:
+    """``env_id`` may be MODULE:ENV_ID, and ``overrides`` may name ``env_packages`` (see drlab.envs.sources)."""
+    from drlab.envs.sources import resolve_env
+
     module = get_algo(algo)
-    values = {**preset_overrides(algo, env_id, preset), **overrides}
+    overrides = dict(overrides)
+    env_id, packages = resolve_env(env_id, overrides.pop("env_packages", ()))
+    values = {**preset_overrides(algo, env_id, preset), **overrides, "env_packages": packages}
     return train_config(algo, build_config(module.Config, env_id, values))
 
 

@@ -47,7 +47,8 @@ def run_point(algo: str, config: dict) -> dict:
             else:
                 set_aside_unfinished(run_dir)
                 _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
-                result = train_config(algo, dataclasses.replace(cfg, progress=False))
+                # The sweep's driver ran the env checker once for every point.
+                result = train_config(algo, dataclasses.replace(cfg, progress=False), env_checker=False)
             if result.interrupted:
                 outcome.update(status="interrupted", error=f"interrupted; continue with: drlab resume {result.dir}")
             else:

@@ -31,6 +31,9 @@ def cmd_sweep(argv: list[str]) -> int:
                    help="values of one config field (repeat for more fields)")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (required for a new sweep)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="preset the grid starts from (default: %(default)s)")
+    p.add_argument("--env-package", dest="env_packages", action="append", default=[], metavar="NAME",
+                   help="a package that registers envs on import, imported by the sweep and every point (repeatable); "
+                        "ENV_ID may also be MODULE:ENV_ID")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"runs at once (local: default and maximum the CPU count, {max_jobs()}; ray: default as many "
                         "as the cluster has CPUs for)")
@@ -51,14 +54,16 @@ def cmd_sweep(argv: list[str]) -> int:
         raise DrlabError(f"--cpus-per-point must be > 0 (got {args.cpus_per_point:g})")
     local = args.backend == "local"
     if args.resume is not None:
-        if args.algo or args.env_id or args.sets or args.seeds or args.out:
-            raise DrlabError("--resume DIR takes the grid from DIR/sweep.json: give no ALGO, ENV_ID, --set, --seeds or --out")
+        if args.algo or args.env_id or args.sets or args.seeds or args.out or args.env_packages:
+            raise DrlabError("--resume DIR takes the grid from DIR/sweep.json: give no ALGO, ENV_ID, --set, --seeds, "
+                             "--out or --env-package")
         sweep = load_sweep(args.resume)
         sweep.jobs = check_jobs(args.jobs, local)
     else:
         if not (args.algo and args.env_id and args.seeds):
             raise DrlabError("drlab sweep needs ALGO ENV_ID --seeds S1,S2,... (or --resume DIR)")
-        sweep = plan_sweep(args.algo, args.env_id, args.sets, args.seeds, args.preset, args.jobs, args.out, local)
+        sweep = plan_sweep(args.algo, args.env_id, args.sets, args.seeds, args.preset, args.jobs, args.out, local,
+                           env_packages=args.env_packages)
     backend = None
     if not local:
         from functools import partial

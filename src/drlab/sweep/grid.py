@@ -35,6 +35,7 @@ PLOT_FILE = "sweep.png"
 # Fields the sweep sets itself: name -> how to set it instead.
 RESERVED = {
     "env_id": "the environment is the ENV_ID argument",
+    "env_packages": "use --env-package (or MODULE:ENV_ID)",
     "seed": "use --seeds",
     "run_dir": "use --out (each point gets its own run directory inside it)",
     "progress": "progress bars are always off in a sweep",
@@ -93,19 +94,25 @@ class Sweep:
 
 
 def load_sweep(out: Path) -> Sweep:
-    """The sweep in ``out``/sweep.json, for ``drlab sweep --resume``."""
+    """The sweep in ``out``/sweep.json, for ``drlab sweep --resume``; the modules that register its
+    env (its points' ``env_packages``) are imported here, once, before any point starts."""
     import json
+
+    from drlab.envs.sources import import_env_packages
 
     path = Path(out) / SWEEP_FILE
     try:
         data = json.loads(path.read_text())
         points = [Point(**p) for p in data["points"]]
-        return Sweep(data["algo"], data["env_id"], data["preset"], data["grid"], data["fixed"], data["seeds"],
-                     data["jobs"], Path(data["out"]), points)
+        sweep = Sweep(data["algo"], data["env_id"], data["preset"], data["grid"], data["fixed"], data["seeds"],
+                      data["jobs"], Path(data["out"]), points)
+        packages = points[0].config.get("env_packages", ()) if points else ()
     except FileNotFoundError:
         raise DrlabError(f"{out} holds no {SWEEP_FILE}: not a sweep directory") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DrlabError(f"cannot read {path}: {err}"[:300]) from None
+    import_env_packages(packages, sweep.env_id)
+    return sweep
 
 
 def _jsonable(value):
@@ -140,16 +147,18 @@ def check_jobs(jobs: int | None, local: bool = True) -> int | None:
 
 
 def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str | None = None,
-               jobs: int | None = None, out: Path | None = None, local: bool = True) -> Sweep:
-    """Parse and check everything; every point's config is built and validated, nothing is written."""
+               jobs: int | None = None, out: Path | None = None, local: bool = True, env_packages=()) -> Sweep:
+    """Parse and check everything; every point's config is built and validated, nothing is written.
+    ``env_id`` may be MODULE:ENV_ID; it and ``env_packages`` are imported here, once, and saved in
+    every point's config (drlab.envs.sources)."""
     from drlab.algos import get_algo
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
-    from drlab.envs import env_spec
+    from drlab.envs.sources import resolve_env
     from drlab.run.rundir import config_to_json
 
     preset = preset or DEFAULT_PRESET
     module = get_algo(algo)
-    env_spec(env_id)
+    env_id, packages = resolve_env(env_id, env_packages)
     base = preset_overrides(algo, env_id, preset)
     seed_list = parse_seeds(seeds)
     jobs = check_jobs(jobs, local)
@@ -185,7 +194,8 @@ def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str 
             if name in names:  # two values that differ only in characters made "_"
                 name = f"p{len(sweep.points)}-{name}"
             names.add(name)
-            values = {**base, **fixed, **combo, "seed": seed, "run_dir": str(out / name), "progress": False}
+            values = {**base, **fixed, **combo, "seed": seed, "run_dir": str(out / name), "progress": False,
+                      "env_packages": packages}
             cfg = build_config(module.Config, env_id, values)
             try:
                 cfg.validate()
@@ -198,11 +208,14 @@ def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str 
 
 
 def _check_env(module, config: dict) -> None:
-    """The algorithm's env check (e.g. discrete actions) once, here, rather than in every worker."""
+    """The algorithm's env check (e.g. discrete actions) and, for a user's env, Gymnasium's env
+    checker once, here, rather than in every worker."""
     from drlab.envs import make_vec_env
+    from drlab.envs.sources import check_user_env
     from drlab.run.rundir import config_from_json
 
     _, cfg = config_from_json(config)
+    check_user_env(cfg.env_id)
     envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps)
     try:
         module.check_env(cfg, envs)
