@@ -217,6 +217,32 @@ def test_two_writers_started_together_get_one_run_and_one_line(tmp_path):
     assert (run / "summary.json").exists() and not (run / "lock").exists()
 
 
+def test_a_writer_that_finds_the_lock_taken_before_the_holder_wrote_its_line_still_names_it(tmp_path, monkeypatch):
+    # The holder takes the lock, then writes its line: a second writer in between waits for the line
+    # (here the line is written at the second writer's first wait) instead of naming "another process".
+    import fcntl
+    import os
+
+    from drlab.errors import DrlabError
+    from drlab.run.rundir import RunLock
+
+    fd = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held, with no line yet
+    holder = {"pid": 4242, "host": "somehost", "since": "2026-01-01T00:00:00", "command": "drlab train dqn CartPole-v1"}
+    real_sleep = time.sleep
+
+    def sleep(seconds):
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        real_sleep(0)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    try:
+        with pytest.raises(DrlabError, match="is being written by process 4242 on somehost"):
+            RunLock(tmp_path)
+    finally:
+        os.close(fd)
+
+
 def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
     run = tmp_path / "r"
     run.mkdir()

@@ -127,6 +127,7 @@ def load_agent(run_dir, device: str = "cpu"):
 # ---- one writer per run directory ---------------------------------------------------------------
 
 LOCK_FILE = "lock"
+HOLDER_POLLS = 200  # 10 ms apart: how long a second writer waits for the holder's line in the lock file
 
 
 class RunLock:
@@ -179,10 +180,19 @@ class RunLock:
             raise
 
     def _holder(self) -> str:
-        try:
-            return self._describe(self.path.read_text())
-        except OSError:
-            return "another process"
+        """The holder, as its line in the lock file says. The holder writes that line just after it
+        takes the lock: a process that finds the lock taken in between waits for the line (briefly)."""
+        import time
+
+        for _ in range(HOLDER_POLLS):
+            try:
+                text = self.path.read_text()
+            except OSError:
+                return "another process"
+            if text.strip():
+                return self._describe(text)
+            time.sleep(0.01)
+        return "another process"
 
     @staticmethod
     def _host(text: str) -> str | None:
