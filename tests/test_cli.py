@@ -132,6 +132,8 @@ def test_list_shows_algorithms_variants_and_presets():
     assert r.returncode == 0
     for word in ("dqn", "online", "uniform", "symlog-softmax", "per", "CartPole-v1", "LunarLander-v3"):
         assert word in r.stdout
+    spaces = [line for line in r.stdout.splitlines() if line.strip().startswith("spaces")]
+    assert len(spaces) == 6 and all("Discrete, MultiDiscrete" in line and "Dict" in line for line in spaces)
 
 
 def test_train_help_shows_preset_values():

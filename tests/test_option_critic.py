@@ -12,10 +12,14 @@ import drlab
 from drlab.algos import option_critic as oc
 
 
+def vectors(dim: int) -> gym.spaces.Box:
+    return gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+
+
 def constant_net(q=(1.0, 0.0), beta_bias=(0.0, 0.0), num_actions=2):
     """A 2-option net on 2-d observations whose Q_Omega and beta do not depend on the observation."""
     torch.manual_seed(0)
-    net = oc.OptionCriticNet(2, num_actions, 2, (4,), "tanh")
+    net = oc.OptionCriticNet(vectors(2), num_actions, 2, (4,), "tanh")
     with torch.no_grad():
         for head, bias in ((net.q_head, q), (net.beta_head, beta_bias)):
             head.weight.zero_()
@@ -188,7 +192,7 @@ def test_recent_batch_one_pass_equals_obs_and_next_obs_stacked():
     torch.testing.assert_close(one_pass["next_obs"], two_stacks["next_obs"])
     torch.testing.assert_close(one_pass["all_obs"][one_pass["rows"]], two_stacks["obs"])
     cfg = oc.Config(num_options=2)
-    net = oc.OptionCriticNet(4, 2, 2, (8,))
+    net = oc.OptionCriticNet(vectors(4), 2, 2, (8,))
     loss_one, _ = oc.actor_loss(net, net, one_pass, cfg)
     loss_two, _ = oc.actor_loss(net, net, two_stacks, cfg)
     torch.testing.assert_close(loss_one, loss_two)
@@ -266,7 +270,7 @@ def test_normalized_policy_advantage_by_hand():
              "actions": torch.randint(0, 2, (n,)), "rewards": torch.randn(n), "terminated": torch.zeros(n),
              "done": torch.zeros(n)}
     batch["terminated"][2] = batch["done"][2] = 1.0
-    net, target = oc.OptionCriticNet(4, 2, 2, (8,)), oc.OptionCriticNet(4, 2, 2, (8,))
+    net, target = oc.OptionCriticNet(vectors(4), 2, 2, (8,)), oc.OptionCriticNet(vectors(4), 2, 2, (8,))
     cfg = oc.Config(num_options=2, normalize_advantages=True, gamma=0.9)
     _, metrics = oc.actor_loss(net, target, batch, cfg)
     with torch.no_grad():

@@ -4,6 +4,7 @@ bookkeeping, determinism and checkpoints of the four algorithms."""
 import copy
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -17,11 +18,12 @@ from drlab.policies import ActorCritic
 torch.manual_seed(0)
 OBS = torch.randn(6, 4)
 ACTIONS = torch.tensor([0, 1, 1, 0, 1, 0])
+VECTORS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 
 
 def net(shared=False, value_outputs=1):
     torch.manual_seed(1)
-    return ActorCritic(4, 2, (8,), "tanh", shared, value_outputs, ortho_init=False)
+    return ActorCritic(VECTORS, 2, (8,), "tanh", shared, value_outputs, ortho_init=False)
 
 
 def grads(model, loss):
@@ -308,7 +310,7 @@ def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the
     x = torch.from_numpy(everything[:3])
     expected = (everything[:3] - everything.mean(0)) / everything.std(0)
     np.testing.assert_allclose(norm(x).numpy(), expected, rtol=1e-3, atol=1e-4)
-    model = ActorCritic(4, 2, (8,), normalize_obs=True)
+    model = ActorCritic(VECTORS, 2, (8,), normalize_obs=True)
     model.observe(everything)
     assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count"} <= set(model.state_dict())
 

@@ -152,7 +152,7 @@ def cmd_eval(argv: list[str]) -> int:
     seed = args.seed if args.seed is not None else agent.config.seed + FINAL_EVAL_SEED_OFFSET
     limit = args.max_episode_steps or agent.config.max_episode_steps
     result = evaluate(agent, agent.config.env_id, args.episodes, seed, greedy=not args.stochastic,
-                      max_episode_steps=limit)
+                      max_episode_steps=limit, frame_stack=agent.config.frame_stack)
     if args.json:
         print(json.dumps(result))
     else:
@@ -182,7 +182,7 @@ def cmd_record(argv: list[str]) -> int:
     out = args.out or args.run_dir / "videos" / f"{kind}.mp4"
     info = record_video(agent, agent.config.env_id, out, seed=args.seed, greedy=not args.stochastic,
                         max_steps=args.max_steps, episodes=args.episodes,
-                        max_episode_steps=agent.config.max_episode_steps)
+                        max_episode_steps=agent.config.max_episode_steps, frame_stack=agent.config.frame_stack)
     episodes = ", ".join(f"{ret:.1f} ({length} steps)" for ret, length in zip(info["returns"], info["lengths"]))
     print(f"wrote {info['path']} ({kind}, {len(info['returns'])} episode(s), returns: {episodes})")
     return 0
@@ -288,6 +288,7 @@ def cmd_resume(argv: list[str]) -> int:
 def cmd_list(argv: list[str]) -> int:
     from drlab.algos import ALGORITHMS, get_algo
     from drlab.config import list_presets
+    from drlab.spaces.encoders import OBSERVATION_SPACES
 
     OneLineParser(prog="drlab list", description="Algorithms, variants and presets.").parse_args(argv)
     presets = {name: list_presets(name) for name in ALGORITHMS}
@@ -295,6 +296,7 @@ def cmd_list(argv: list[str]) -> int:
     for name in ALGORITHMS:
         module = get_algo(name)
         print(name)
+        print(f"  spaces  observations: {OBSERVATION_SPACES}; actions: Discrete")
         for variant, text in module.VARIANTS.items():
             print(f"  variant {variant:<{width}} {text}")
         for env_id, names in presets[name].items():

@@ -40,6 +40,9 @@ class RunConfig:
     max_episode_steps: int | None = None
     """Replace the env's time limit: episodes are truncated (and bootstrapped) after this many steps;
     evaluations use the same limit. None keeps the env's own."""
+    frame_stack: int = 1
+    """Observations stacked into one (the last K; an episode starts with K copies of its first), for
+    envs other than Atari and VizDoom, which stack their frames themselves."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the networks live; auto picks CUDA when present."""
     torch_threads: int = 1
@@ -67,7 +70,7 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise DrlabError naming the first invalid setting; algorithm configs extend this."""
-        positive(self, "total_steps", "num_envs", "torch_threads", "log_interval")
+        positive(self, "total_steps", "num_envs", "torch_threads", "log_interval", "frame_stack")
         non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval",
                      "video_interval")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:

@@ -15,9 +15,10 @@ MAX_EVAL_ENVS = 16
 
 
 def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
-             max_episode_steps: int | None = None) -> dict:
+             max_episode_steps: int | None = None, frame_stack: int = 1) -> dict:
     """Mean and std of raw returns over exactly ``episodes`` episodes (truncated after
-    ``max_episode_steps`` when given, else at the env's own time limit).
+    ``max_episode_steps`` when given, else at the env's own time limit; observations stacked as
+    the agent was trained, ``frame_stack``).
 
     The episodes run on up to 16 envs at once. Each env is given a fixed quota of episodes
     up front; taking "the first N episodes to finish" instead would favour short episodes.
@@ -27,7 +28,7 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
     """
     n = min(episodes, MAX_EVAL_ENVS)
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-    envs = make_vec_env(env_id, n, max_episode_steps=max_episode_steps)
+    envs = make_vec_env(env_id, n, max_episode_steps=max_episode_steps, frame_stack=frame_stack)
     option_stats = None
     if hasattr(agent, "options"):
         from drlab.algos.option_agent import OptionStats

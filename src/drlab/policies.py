@@ -2,7 +2,7 @@
 
 One network class covers the shared and the separate layouts: ``forward(obs) -> (logits, values)``.
 ``values`` has one column for a state-value critic (V) and one per action for a Q critic.
-Stacked frames ((C, H, W) uint8) get the Nature CNN body, shared by the policy and value heads.
+Images (stacked frames, or an image part of any observation) get a CNN body, shared by the policy and value heads.
 """
 
 from __future__ import annotations
@@ -13,33 +13,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from drlab.nets import ACTIVATIONS, NatureCNN, ObsNormalizer, mlp, mlp_body, obs_tensor, orthogonal_init
+from drlab.nets import ACTIVATIONS, ObsNormalizer, obs_tensor, orthogonal_init
+from drlab.spaces.encoders import has_images, make_body, mlp_on
 
 
 class ActorCritic(nn.Module):
-    """Policy logits and value outputs, from one shared body (MLP, or the Nature CNN for frames)
-    or from two separate MLPs."""
+    """Policy logits and value outputs, from one shared body (an MLP, or a CNN for images) or from
+    two separate MLPs. The observation space picks the body (drlab.spaces.encoders)."""
 
-    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
+    def __init__(self, obs_space, num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
                  shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True,
                  normalize_obs: bool = False, bf16: bool = False, head_init: str = "small"):
         super().__init__()
         act = ACTIVATIONS[activation]
-        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
-        obs_dim = int(np.prod(obs_shape))
-        self.obs_norm = ObsNormalizer(obs_dim) if normalize_obs else None
-        self.shared_body = shared_body or len(obs_shape) == 3
-        if len(obs_shape) == 3:
-            self.body = NatureCNN(obs_shape, bf16=bf16)
-            self.policy_head = nn.Linear(self.body.features, num_actions)
-            self.value_head = nn.Linear(self.body.features, value_outputs)
-        elif shared_body:
-            self.body = mlp_body(obs_dim, hidden, act)
-            self.policy_head = nn.Linear(hidden[-1], num_actions)
-            self.value_head = nn.Linear(hidden[-1], value_outputs)
+        self.obs_norm = ObsNormalizer(int(np.prod(obs_space.shape))) if normalize_obs else None
+        self.shared_body = shared_body or has_images(obs_space)  # a CNN is shared by the heads
+        if self.shared_body:
+            self.body, features = make_body(obs_space, hidden, act, bf16)
+            self.policy_head = nn.Linear(features, num_actions)
+            self.value_head = nn.Linear(features, value_outputs)
         else:
-            self.actor = mlp(obs_dim, hidden, num_actions, act)
-            self.critic = mlp(obs_dim, hidden, value_outputs, act)
+            self.actor = mlp_on(obs_space, hidden, num_actions, act)
+            self.critic = mlp_on(obs_space, hidden, value_outputs, act)
         if ortho_init:  # sqrt 2 inside; the usual PPO/A2C heads are small policy outputs, unit value outputs
             orthogonal_init(self, math.sqrt(2))
             if head_init == "small":

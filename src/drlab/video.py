@@ -16,14 +16,15 @@ from drlab.evaluate import play_episode
 
 
 def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, max_steps: int = 10_000,
-                 episodes: int = 1, max_episode_steps: int | None = None, title: str = "") -> dict:
+                 episodes: int = 1, max_episode_steps: int | None = None, title: str = "",
+                 frame_stack: int = 1) -> dict:
     """Play ``episodes`` episodes (seeds seed, seed + 1, ...; each at most ``max_steps`` steps, in an
     env truncating at ``max_episode_steps`` when given) in a rendering env and write them as one
     H.264 MP4 (``title`` starts every frame's label); returns each episode's return and length."""
     # Frames are drawn off screen (rgb_array); without a display SDL's default video driver would
     # print "XDG_RUNTIME_DIR is invalid" on every call.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = rendering_env(env_id, max_episode_steps)
+    env = rendering_env(env_id, max_episode_steps, frame_stack)
     frames, returns, lengths = [], [], []
     try:
         fps = int(env.metadata.get("render_fps", 30))
@@ -50,7 +51,7 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
             "frames": len(frames), "path": str(out)}
 
 
-def rendering_env(env_id: str, max_episode_steps: int | None):
+def rendering_env(env_id: str, max_episode_steps: int | None, frame_stack: int = 1):
     """One env drawing RGB frames, or one line saying that the env (a user's, say) draws none."""
     import warnings
 
@@ -59,7 +60,8 @@ def rendering_env(env_id: str, max_episode_steps: int | None):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*render_mode.*not in the possible render_modes")
         try:
-            env = make_env(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+            env = make_env(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps,
+                           frame_stack=frame_stack)
         except TypeError as err:
             if "render_mode" in str(err):  # a constructor without render_mode
                 raise DrlabError(no_frames) from None

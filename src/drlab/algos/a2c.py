@@ -30,7 +30,7 @@ class Config(on_policy.OnPolicyConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    pg.check_env("a2c", cfg, envs, images=True)
+    pg.check_env("a2c", cfg, envs)
     on_policy.check_runners(cfg)
 
 

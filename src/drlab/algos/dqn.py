@@ -33,8 +33,9 @@ from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
-from drlab.nets import NatureCNN, mlp, obs_tensor, orthogonal_init
+from drlab.envs import check_discrete_actions
+from drlab.nets import obs_tensor, orthogonal_init
+from drlab.spaces.encoders import has_images, is_lone_image, make_body, mlp_on, stacked_frames
 from drlab.optim import adam, crossings, gradient_step, linear_schedule, polyak_update
 
 VARIANTS = {
@@ -131,7 +132,6 @@ class Config(RunConfig):
 
 def check_env(cfg: Config, envs) -> None:
     check_discrete_actions("dqn", cfg.env_id, envs)
-    check_vector_observations("dqn", cfg.env_id, envs, images=True)
 
 
 class QAgent:
@@ -168,11 +168,13 @@ class QAgent:
 
 
 def make_agent(cfg: Config, obs_space, action_space, device: torch.device) -> QAgent:
-    if is_image_space(obs_space):  # stacked frames: Nature CNN body, one linear Q head
-        q_net = nn.Sequential(NatureCNN(obs_space.shape, cfg.bf16), nn.Linear(NatureCNN.features, int(action_space.n)))
+    if is_lone_image(obs_space):  # frames: a CNN body (Nature CNN), one linear Q head
+        body, features = make_body(obs_space, tuple(cfg.hidden), nn.ReLU, cfg.bf16)
+        q_net = nn.Sequential(body, nn.Linear(features, int(action_space.n)))
+    else:  # an MLP on the encoded observations (the plain MLP for vectors)
+        q_net = mlp_on(obs_space, tuple(cfg.hidden), int(action_space.n), bf16=cfg.bf16)
+    if has_images(obs_space):
         orthogonal_init(q_net, math.sqrt(2))
-    else:
-        q_net = mlp(int(np.prod(obs_space.shape)), tuple(cfg.hidden), int(action_space.n))
     q_net = q_net.to(device)
     return QAgent(q_net, obs_space, int(action_space.n), device, cfg.eps_end, cfg.seed)
 
@@ -234,7 +236,7 @@ class Learner:
         self.optimizer = adam(self.params, cfg.lr)
         # Online: room for what one vector step can emit (an episode end flushes up to n_step).
         capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
-        frames = is_image_space(agent.obs_space)  # stacked frames: each frame stored once
+        frames = stacked_frames(agent.obs_space)  # each frame stored once
         args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)
         # SARSA adds each transition one vector step late (when the next action is known): the frame
         # store keeps each env's recent observations one step longer.

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from drlab.nets import ACTIVATIONS, NatureCNN, mlp_body, obs_tensor, orthogonal_init
+from drlab.nets import ACTIVATIONS, obs_tensor, orthogonal_init
 from drlab.policies import sample_categorical
+from drlab.spaces.encoders import has_images, make_body
 
 if TYPE_CHECKING:
     from drlab.algos.option_critic import Config
@@ -26,19 +27,15 @@ class OptionCriticNet(nn.Module):
     intra-option policies, each a linear head on its 512 features (orthogonal init: gain sqrt 2, and
     0.01 on the policy heads so that every option's policy starts near uniform)."""
 
-    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, num_options: int, hidden: tuple[int, ...],
+    def __init__(self, obs_space, num_actions: int, num_options: int, hidden: tuple[int, ...],
                  activation: str = "tanh", temperature: float = 1.0, bf16: bool = False):
         super().__init__()
         self.num_options, self.num_actions, self.temperature = num_options, num_actions, temperature
-        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
-        if len(obs_shape) == 3:
-            self.body, features = NatureCNN(obs_shape, bf16), NatureCNN.features
-        else:
-            self.body, features = mlp_body(int(np.prod(obs_shape)), hidden, ACTIVATIONS[activation]), hidden[-1]
+        self.body, features = make_body(obs_space, hidden, ACTIVATIONS[activation], bf16)
         self.q_head = nn.Linear(features, num_options)
         self.beta_head = nn.Linear(features, num_options)
         self.pi_head = nn.Linear(features, num_options * num_actions)
-        if len(obs_shape) == 3:
+        if has_images(obs_space):
             orthogonal_init(self, np.sqrt(2))
             orthogonal_init(self.pi_head, 0.01)
 

@@ -40,10 +40,11 @@ import torch.nn.functional as F
 from drlab.algos.option_agent import OptionAgent, OptionCriticNet, OptionStats
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions, check_vector_observations, is_image_space
+from drlab.envs import check_discrete_actions
 from drlab.nets import obs_tensor
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
 from drlab.returns import discounted_returns
+from drlab.spaces.encoders import stacked_frames
 
 VARIANTS = {
     "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
@@ -129,11 +130,10 @@ class Config(RunConfig):
 
 def check_env(cfg: Config, envs) -> None:
     check_discrete_actions("option-critic", cfg.env_id, envs)
-    check_vector_observations("option-critic", cfg.env_id, envs, images=True)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:
-    net = OptionCriticNet(obs_space.shape, int(action_space.n), cfg.num_options, tuple(cfg.hidden),
+    net = OptionCriticNet(obs_space, int(action_space.n), cfg.num_options, tuple(cfg.hidden),
                           cfg.activation, cfg.temperature, cfg.bf16).to(device)
     return OptionAgent(net, cfg, obs_space, device, np.random.default_rng(cfg.seed))
 
@@ -242,9 +242,9 @@ class Learner:
         self.critic_opt = adam(self.params, cfg.critic_lr)
         self.actor_opt = adam(self.params, cfg.actor_lr)
         # The critic's "action" is the option: Q_Omega(s, w) is learned from (s, w, r, s').
-        # Frames stay uint8, each stored once; vectors are stored as float32.
-        frames = is_image_space(agent.obs_space)
-        self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_space.shape, np.uint8 if frames else np.float32,
+        # Stacked frames stay uint8, each stored once; other observations as they are packed.
+        frames = stacked_frames(agent.obs_space)
+        self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_space.shape, agent.obs_space.dtype,
                                    agent.device, frames=frames, num_envs=cfg.num_envs)
         self.save_replay = saves_replay(cfg.save_replay, frames)
         self.refill = 0  # transitions the replay must hold before updates (after a resume without it)

@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from drlab.config import RunConfig, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions, check_vector_observations
+from drlab.envs import check_discrete_actions
 from drlab.errors import DrlabError
 from drlab.optim import Optimizer
 from drlab.policies import ActorCritic, PolicyAgent
+from drlab.spaces.encoders import check_normalizable
 
 
 @dataclass
@@ -80,15 +81,16 @@ class RolloutConfig(PGConfig):
         in_unit_interval(self, "gae_lambda")
 
 
-def check_env(algo: str, cfg: PGConfig, envs, images: bool = False) -> None:
-    """Discrete actions; flat observations, or also frames (``images``) for the algorithms with a CNN body."""
+def check_env(algo: str, cfg: PGConfig, envs) -> None:
+    """Discrete actions; observation normalisation only on vectors."""
     check_discrete_actions(algo, cfg.env_id, envs)
-    check_vector_observations(algo, cfg.env_id, envs, images)
+    if cfg.normalize_obs:
+        check_normalizable(algo, cfg.env_id, envs.single_observation_space)
 
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
                       value_outputs: int = 1) -> PolicyAgent:
-    net = ActorCritic(obs_space.shape, int(action_space.n), tuple(cfg.hidden), cfg.activation,
+    net = ActorCritic(obs_space, int(action_space.n), tuple(cfg.hidden), cfg.activation,
                       shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16, cfg.head_init).to(device)
     return PolicyAgent(net, obs_space, device, cfg.seed)
 

@@ -54,7 +54,7 @@ class Config(on_policy.OnPolicyConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    pg.check_env("ppo", cfg, envs, images=True)
+    pg.check_env("ppo", cfg, envs)
     on_policy.check_runners(cfg)
 
 

@@ -29,6 +29,7 @@ import torch
 from drlab.buffers.rollout import Rollout
 from drlab.envs.autoreset import game_signals
 from drlab.errors import DrlabError
+from drlab.spaces.encoders import stacked_frames
 
 MAX_RESTARTS_IN_A_ROW = 3  # a runner that dies again and again (a bad node, out of memory) stops the run
 
@@ -66,10 +67,6 @@ def unpack_frames(packed: dict) -> np.ndarray:
     return obs
 
 
-def is_frames(obs_space) -> bool:
-    return len(obs_space.shape) == 3 and obs_space.dtype == np.uint8
-
-
 class Runner:
     """One Ray actor: envs ``first .. first + n - 1`` of the run's ``num_envs`` and a CPU copy of
     the agent."""
@@ -83,7 +80,8 @@ class Runner:
         ENV_THREADS["atari"] = 1
         _, self.cfg = config_from_json(config)
         self.rows, self.n = slice(first, first + n), n
-        self.envs = make_vec_env(self.cfg.env_id, n, training=True, max_episode_steps=self.cfg.max_episode_steps)
+        self.envs = make_vec_env(self.cfg.env_id, n, training=True, max_episode_steps=self.cfg.max_episode_steps,
+                                 frame_stack=self.cfg.frame_stack)
         module = get_algo(algo)
         space = self.envs.single_observation_space
         self.agent = module.make_agent(self.cfg, space, self.envs.single_action_space, torch.device("cpu"))
@@ -110,7 +108,7 @@ class Runner:
         self.obs, self.prev_done = collect(self.agent, self.envs, self.rollout, self.obs, self.prev_done, seconds,
                                            lambda *step: signals.append(game_signals(*step)))
         r = self.rollout
-        return {"obs": pack_frames(r.obs) if is_frames(space) else r.obs.copy(),
+        return {"obs": pack_frames(r.obs) if stacked_frames(space) else r.obs.copy(),
                 "arrays": {name: getattr(r, name).copy() for name in ("actions", "rewards", "terminated", "truncated",
                                                                        "valid")},
                 "game": [np.stack(part) for part in zip(*signals)],  # (T, n) rewards, game over, game step

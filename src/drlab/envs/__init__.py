@@ -15,6 +15,7 @@ import numpy as np
 from drlab.envs.atari import is_atari, make_atari_env, make_atari_vec_env
 from drlab.envs.vizdoom import is_vizdoom, make_vizdoom_env, make_vizdoom_vec_env
 from drlab.errors import DrlabError
+from drlab.spaces.encoders import needs_packing
 
 # Env-id prefixes that need an optional extra, and the command that installs it.
 OPTIONAL_ENV_PACKAGES = {
@@ -63,9 +64,11 @@ def _dependency_error(env_id: str, err: Exception) -> DrlabError:
     return DrlabError(f"{env_id} needs a package that is not installed: {err}")
 
 
-def make_env(env_id: str, render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
+def make_env(env_id: str, render_mode: str | None = None, max_episode_steps: int | None = None,
+             frame_stack: int = 1) -> gym.Env:
     """One (non-vector) env for video: pixel envs at their native resolution, preprocessed as in training.
-    ``max_episode_steps`` replaces the env's own time limit (a truncation after that many steps)."""
+    ``max_episode_steps`` replaces the env's own time limit (a truncation after that many steps);
+    other envs' observations are stacked and packed as in training (:func:`observation_wrappers`)."""
     spec = env_spec(env_id)
     limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     try:
@@ -73,9 +76,22 @@ def make_env(env_id: str, render_mode: str | None = None, max_episode_steps: int
             return make_atari_env(spec, render_mode, max_episode_steps)
         if is_vizdoom(spec):
             return make_vizdoom_env(spec, render_mode, native=True, max_episode_steps=max_episode_steps)
-        return gym.make(env_id, render_mode=render_mode, **limit)
+        env = gym.make(spec.id, render_mode=render_mode, **limit)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
+    for wrap in observation_wrappers(spec.id, frame_stack):
+        env = wrap(env)
+    return env
+
+
+def observation_wrappers(env_id: str, frame_stack: int = 1) -> list:
+    """What every copy of a (non-pixel) env is wrapped in: ``frame_stack`` > 1 stacks that many
+    observations (Gymnasium's FrameStackObservation: an episode starts with copies of its first
+    observation), and observations other than flat vectors are packed into one array (drlab.spaces)."""
+    from drlab.spaces.encoders import packing_wrapper
+
+    stack = [lambda env: gym.wrappers.FrameStackObservation(env, frame_stack)] if frame_stack > 1 else []
+    return [*stack, lambda env: packing_wrapper(env, env_id)]
 
 
 # Threads of ale-py's vector env (0: one per core). A Ray task or runner sets it to the CPUs Ray
@@ -84,7 +100,7 @@ ENV_THREADS = {"atari": 0}
 
 
 def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: bool = False,
-                 max_episode_steps: int | None = None) -> gym.vector.VectorEnv:
+                 max_episode_steps: int | None = None, frame_stack: int = 1) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepped as one batch, with next-step autoreset.
 
     Uses the env's native vectorized implementation where there is one (CartPole; Atari on
@@ -94,20 +110,33 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     If ``seed`` is given the envs are reset with it (env i gets seed + i) and the action space
     is seeded too. ``max_episode_steps`` replaces the env's own time limit: episodes are truncated
     after that many steps (Atari: agent steps of a full game; the emulator's frame cap is set to it).
+    Observations other than flat vectors and Atari/VizDoom frames are packed into one array
+    (drlab.spaces.encoders), after stacking ``frame_stack`` of them when that is > 1.
     """
     if num_envs < 1:
         raise DrlabError(f"num_envs must be >= 1 (got {num_envs})")
     spec = env_spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     try:
-        if is_atari(spec):
-            envs = make_atari_vec_env(spec, num_envs, training, threads=ENV_THREADS["atari"],
-                                      max_episode_steps=max_episode_steps)
-        elif is_vizdoom(spec):
-            envs = make_vizdoom_vec_env(spec, num_envs, max_episode_steps)
+        if is_atari(spec) or is_vizdoom(spec):
+            if frame_stack > 1:
+                raise DrlabError(f"{env_id} stacks its frames itself (4 for Atari, as its preset says for VizDoom): "
+                                 "frame_stack is for other envs")
+            if is_atari(spec):
+                envs = make_atari_vec_env(spec, num_envs, training, threads=ENV_THREADS["atari"],
+                                          max_episode_steps=max_episode_steps)
+            else:
+                envs = make_vizdoom_vec_env(spec, num_envs, max_episode_steps)
         else:
-            envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **limit)
+            envs = None
+            if spec.vector_entry_point is not None and frame_stack == 1:  # native vector envs: flat vectors
+                envs = gym.make_vec(spec.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **limit)
+                if needs_packing(envs.single_observation_space):
+                    envs.close()
+                    envs = None
+            if envs is None:
+                envs = gym.make_vec(spec.id, num_envs=num_envs, vectorization_mode="sync",
+                                    wrappers=observation_wrappers(spec.id, frame_stack), **limit)
     except gym.error.DependencyNotInstalled as err:
         raise _dependency_error(env_id, err) from None
     assert envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) == gym.vector.AutoresetMode.NEXT_STEP
@@ -125,18 +154,3 @@ def check_discrete_actions(algo: str, env_id: str, envs: gym.vector.VectorEnv) -
     return int(space.n)
 
 
-def is_image_space(space) -> bool:
-    """Stacked frames, (C, H, W) uint8: what the Nature CNN body takes."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
-
-
-def check_vector_observations(algo: str, env_id: str, envs: gym.vector.VectorEnv, images: bool = False) -> None:
-    """Flat vector observations (MLP body), or also stacked frames when the algorithm has a CNN body."""
-    space = envs.single_observation_space
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-        return
-    if images and is_image_space(space):
-        return
-    body = "an MLP or a CNN body needs flat vectors or (C, H, W) uint8 frames" if images else \
-        "an MLP body needs flat vector observations"
-    raise DrlabError(f"{algo} with {body}, but {env_id} has {space}")

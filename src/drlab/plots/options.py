@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from drlab.errors import DrlabError
-from drlab.nets import NatureCNN, obs_tensor
+from drlab.nets import obs_tensor
+from drlab.spaces.encoders import has_images, is_flat_vector
 
 MAX_SPELLS_SHOWN = 6  # per option, in option_frames.png
 
@@ -90,11 +91,14 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
     if agent.algo != "option-critic":
         raise DrlabError(f"{run_dir} is a {agent.algo} run; option pictures need an option-critic run")
     env_id, net = agent.config.env_id, agent.net
-    if isinstance(net.body, NatureCNN):
+    if has_images(agent.obs_space):
         if dims is not None or fixed_values or slice_dims is not None:
             raise DrlabError("--dims, --fixed and --slice-dims pick observation dimensions of a vector env; "
                              "this run sees frames")
         return plot_pixel_options(agent, Path(out_dir), seed)
+    if not is_flat_vector(agent.obs_space):
+        raise DrlabError(f"option maps step through the dimensions of vector observations; {env_id} has "
+                         f"{agent.obs_space}")
     obs_dim = net.body[0].in_features
     names = OBS_NAMES.get(env_id, tuple(f"obs[{i}]" for i in range(obs_dim)))
     default_dims, default_labels, default_ranges = DEFAULT_DIMS.get(env_id, ((0, 1), None, ((-1.0, 1.0), (-1.0, 1.0))))
@@ -158,7 +162,8 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         plot_choice_grid(net, env_id, choice, dims, ranges, labels, fixed, slice_dims, slice_ranges, slices, names)
 
     # Timeline of one greedy episode.
-    env = make_env(env_id, max_episode_steps=agent.config.max_episode_steps)
+    env = make_env(env_id, max_episode_steps=agent.config.max_episode_steps,
+                   frame_stack=agent.config.frame_stack)
     try:
         episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000)
     finally:
@@ -278,7 +283,8 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
     env_id, net = agent.config.env_id, agent.net
     num_options = net.num_options
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_env(env_id, render_mode="rgb_array", max_episode_steps=agent.config.max_episode_steps)
+    env = make_env(env_id, render_mode="rgb_array", max_episode_steps=agent.config.max_episode_steps,
+                   frame_stack=agent.config.frame_stack)
     try:
         episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000, render=True)  # screens: 0.1-0.2 MB each
     finally:

@@ -27,7 +27,7 @@ def config_to_json(algo: str, cfg) -> dict:
 
 
 # Settings every algorithm gained since the first config.json, with the value older runs had in effect.
-RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": ()}
+RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": (), "frame_stack": 1}
 
 
 def config_from_json(data: dict, import_envs: bool = True):
@@ -110,7 +110,7 @@ def load_agent(run_dir, device: str = "cpu"):
     algo, cfg = load_run_config(run_dir)
     module = get_algo(algo)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps)
+    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps, frame_stack=cfg.frame_stack)
     try:
         agent = module.make_agent(cfg, envs.single_observation_space, envs.single_action_space, pick_device(device))
     finally:

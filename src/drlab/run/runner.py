@@ -63,7 +63,8 @@ class Run:
         self.rng = np.random.default_rng(cfg.seed)
         # With Ray runners the envs live in the runners: one here gives the spaces and the checks.
         local_envs = 1 if getattr(cfg, "runners", 0) else cfg.num_envs
-        self.envs = make_vec_env(cfg.env_id, local_envs, training=True, max_episode_steps=cfg.max_episode_steps)
+        self.envs = make_vec_env(cfg.env_id, local_envs, training=True, max_episode_steps=cfg.max_episode_steps,
+                                 frame_stack=cfg.frame_stack)
         try:
             self.module.check_env(cfg, self.envs)
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
@@ -163,7 +164,7 @@ class Run:
         seed = self.cfg.seed + PERIODIC_EVAL_SEED_OFFSET + 1000 * self.evals_done
         self.evals_done += 1
         result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True,
-                          max_episode_steps=self.cfg.max_episode_steps)
+                          max_episode_steps=self.cfg.max_episode_steps, frame_stack=self.cfg.frame_stack)
         self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
         stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
         if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
@@ -181,7 +182,8 @@ class Run:
             agent.options = agent.options.copy()
         record_video(agent, self.cfg.env_id, self.dir / "videos" / f"step-{self.step:09d}.mp4",
                      seed=self.cfg.seed + VIDEO_SEED_OFFSET + self.step, greedy=True,
-                     max_episode_steps=self.cfg.max_episode_steps, title=f"step {self.step:,}")
+                     max_episode_steps=self.cfg.max_episode_steps, title=f"step {self.step:,}",
+                     frame_stack=self.cfg.frame_stack)
 
     def _divergence(self, what: str) -> str:
         if self.saved_step is None:
@@ -273,7 +275,7 @@ class Run:
         if cfg.final_eval_episodes:
             eval_result = evaluate(self.agent, cfg.env_id, cfg.final_eval_episodes,
                                    cfg.seed + FINAL_EVAL_SEED_OFFSET, greedy=True,
-                                   max_episode_steps=cfg.max_episode_steps)
+                                   max_episode_steps=cfg.max_episode_steps, frame_stack=cfg.frame_stack)
         solved = None
         if eval_result is not None and self.threshold is not None:
             solved = eval_result["mean"] >= self.threshold

@@ -216,7 +216,7 @@ def _check_env(module, config: dict) -> None:
 
     _, cfg = config_from_json(config)
     check_user_env(cfg.env_id)
-    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps)
+    envs = make_vec_env(cfg.env_id, 1, max_episode_steps=cfg.max_episode_steps, frame_stack=cfg.frame_stack)
     try:
         module.check_env(cfg, envs)
     finally:

@@ -1,0 +1,1 @@
+"""The seam between environments and algorithms: what an observation space becomes (encoders)."""
