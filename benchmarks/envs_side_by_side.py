@@ -1,0 +1,325 @@
+"""drlab's presets for envs beyond classic control (discrete observations, MiniGrid's dict
+observations, highway-env's (5, 5) kinematics) side by side with Stable-Baselines3: the same
+algorithm, the same budget, the same seeds, each run in a fresh process, the libraries alternating.
+
+    python benchmarks/envs_side_by_side.py                         # every case, seeds 0,1,2 (highway: 0)
+    python benchmarks/envs_side_by_side.py --only FrozenLake-v1 Taxi-v4 --seeds 0,1
+    python benchmarks/envs_side_by_side.py --only highway-fast-v0 --algos dqn --highway-seeds 0,1
+    python benchmarks/envs_side_by_side.py --quick                 # smoke test: 2,000 steps, 5 episodes, no files
+
+For each (env, algo) drlab trains its preset (`drlab train ALGO ENV [--env-package PKG]`, with the
+periodic evaluations turned off so that both libraries time training alone) and SB3 trains for the
+same number of env steps (the preset's total_steps) with the settings written in SB3_SETTINGS below,
+each with its source. Both are then scored the same way: the mean raw return of N greedy episodes
+(FrozenLake: N = 1000, so the score is the success rate; highway: 50; else 100) on fresh episodes.
+Wall time is the training alone (drlab: summary.json's train_seconds; SB3: model.learn()), on one
+torch thread each.
+
+Observation handling: drlab one-hot encodes Discrete observations, sends MiniGrid's 7x7x3 'image'
+through its small CNN with 'direction' one-hot ('mission' dropped) and flattens highway's (5, 5)
+Box. SB3 one-hot encodes Discrete observations itself and flattens the Box; for MiniGrid it gets
+minigrid's FlatObsWrapper and VecNormalize as rl-baselines3-zoo does.
+
+Results (per seed and medians) replace the same cases in benchmarks/results/envs-side-by-side.json,
+and the table in envs-side-by-side.md is rewritten from the JSON: a run of some cases keeps the
+others. Needs stable-baselines3, minigrid and highway-env (`pip install -e .[bench]` for SB3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, run_measurement  # noqa: E402  (before any drlab import: the user's environment)
+
+OUT = RESULTS / "envs-side-by-side"
+EVAL_SEED_OFFSET = 10_000  # SB3's evaluation episodes start from seed + this (drlab uses its own offset)
+QUICK_STEPS, QUICK_EPISODES = 2_000, 5
+
+
+@dataclass(frozen=True)
+class Case:
+    env_id: str
+    algo: str
+    package: str | None = None   # --env-package
+    eval_episodes: int = 100
+
+    @property
+    def key(self) -> str:
+        return f"{self.algo}:{self.env_id}"
+
+
+CASES = [
+    Case("FrozenLake-v1", "dqn", eval_episodes=1000),
+    Case("FrozenLake-v1", "ppo", eval_episodes=1000),
+    Case("Taxi-v4", "dqn"),
+    Case("Taxi-v4", "ppo"),
+    Case("MiniGrid-Empty-8x8-v0", "ppo", package="minigrid"),
+    Case("MiniGrid-DoorKey-5x5-v0", "ppo", package="minigrid"),
+    Case("highway-fast-v0", "dqn", package="highway_env", eval_episodes=50),
+    Case("highway-fast-v0", "ppo", package="highway_env", eval_episodes=50),
+]
+CASE_BY_KEY = {case.key: case for case in CASES}
+
+
+def preset(case: Case) -> dict:
+    from drlab.config import load_presets
+
+    return load_presets(case.algo, case.env_id)["default"]
+
+
+# ---- SB3's settings ---------------------------------------------------------------------------
+
+def matched_dqn(p: dict) -> dict:
+    """rl-baselines3-zoo has no FrozenLake or Taxi entry (hyperparams/dqn.yml and ppo.yml at zoo commit
+    22e3ff2, 2026-04), and SB3's own defaults are Atari's (a target network synced every 10,000 steps,
+    1M-transition buffer), which do not fit a 50k-step budget. So SB3 gets drlab's preset, translated:
+    the same network, learning rate, discount, buffer, batch, learning start, exploration schedule and
+    target interval, and the same number of gradient steps per env step. SB3's DQN steps one env
+    (its default and the zoo's), drlab the preset's num_envs; SB3's loss is always Huber, drlab's the
+    preset's; SB3 has no double-DQN target."""
+    return dict(n_envs=1, kwargs=dict(
+        learning_rate=p["lr"], gamma=p["gamma"], buffer_size=p["buffer_size"], batch_size=p["batch_size"],
+        learning_starts=p["learning_starts"], train_freq=p["train_freq"], gradient_steps=p.get("gradient_steps", 1),
+        target_update_interval=p["target_update_interval"], exploration_fraction=p["exploration_fraction"],
+        exploration_initial_eps=p.get("eps_start", 1.0), exploration_final_eps=p["eps_end"],
+        max_grad_norm=p.get("max_grad_norm", 10.0), policy_kwargs=dict(net_arch=list(p["hidden"]))))
+
+
+def matched_ppo(p: dict) -> dict:
+    """As matched_dqn (no zoo entry): drlab's preset translated. Same envs, rollout, minibatch, epochs,
+    GAE, clip range, entropy and value weights, learning rate (and its linear decay), separate
+    tanh actor and critic of the preset's sizes with orthogonal initialisation (SB3's default).
+    drlab's separate critic learning rate (critic_lr) has no SB3 counterpart: SB3 uses lr for both."""
+    import torch
+
+    lr = p["lr"]
+    schedule = (lambda remaining, lr=lr: remaining * lr) if p.get("lr_schedule") == "linear" else lr
+    activation = torch.nn.ReLU if p.get("activation") == "relu" else torch.nn.Tanh
+    return dict(n_envs=p["num_envs"], kwargs=dict(
+        n_steps=p["n_steps"], batch_size=p["batch_size"], n_epochs=p["n_epochs"], gamma=p["gamma"],
+        gae_lambda=p["gae_lambda"], clip_range=p.get("clip_range", 0.2), ent_coef=p.get("ent_coef", 0.0),
+        vf_coef=p.get("vf_coef", 0.5), max_grad_norm=p.get("max_grad_norm", 0.5), learning_rate=schedule,
+        policy_kwargs=dict(net_arch=dict(pi=list(p["hidden"]), vf=list(p["hidden"])), activation_fn=activation)))
+
+
+# rl-baselines3-zoo, hyperparams/ppo.yml (commit 22e3ff2): the &minigrid-defaults anchor every MiniGrid
+# entry there uses (MiniGrid-DoorKey-5x5-v0 is listed with it and n_timesteps 1e5; Empty-8x8 is not
+# listed, and this is the zoo's setting for its Empty-Random-5x5). FlatObsWrapper and VecNormalize.
+ZOO_MINIGRID_PPO = dict(n_envs=8, wrapper="minigrid.wrappers.FlatObsWrapper", normalize=True, kwargs=dict(
+    n_steps=128, batch_size=64, gae_lambda=0.95, gamma=0.99, n_epochs=10, ent_coef=0.0,
+    learning_rate=2.5e-4, clip_range=0.2))
+
+# highway-env's own SB3 examples (Farama-Foundation/HighwayEnv, scripts/sb3_highway_dqn.py and
+# scripts/sb3_highway_ppo.py), which train on highway-fast-v0 for 2e4 steps. The PPO example runs 6
+# envs in a SubprocVecEnv; here they step in a DummyVecEnv, as drlab steps its envs in one process.
+HIGHWAY_DQN = dict(n_envs=1, kwargs=dict(
+    policy_kwargs=dict(net_arch=[256, 256]), learning_rate=5e-4, buffer_size=15_000, learning_starts=200,
+    batch_size=32, gamma=0.8, train_freq=1, gradient_steps=1, target_update_interval=50))
+HIGHWAY_PPO = dict(n_envs=6, kwargs=dict(
+    policy_kwargs=dict(net_arch=dict(pi=[256, 256], vf=[256, 256])), n_steps=64 * 12 // 6, batch_size=64,
+    n_epochs=10, learning_rate=5e-4, gamma=0.8))
+
+SB3_SOURCE = {
+    "FrozenLake-v1": "drlab's preset translated (no rl-zoo entry)",
+    "Taxi-v4": "drlab's preset translated (no rl-zoo entry)",
+    "MiniGrid-Empty-8x8-v0": "rl-zoo minigrid-defaults (FlatObsWrapper, VecNormalize)",
+    "MiniGrid-DoorKey-5x5-v0": "rl-zoo MiniGrid-DoorKey-5x5-v0 (FlatObsWrapper, VecNormalize)",
+    "highway-fast-v0": "highway-env's scripts/sb3_highway_{dqn,ppo}.py",
+}
+
+
+def sb3_settings(case: Case) -> dict:
+    if case.env_id.startswith("MiniGrid"):
+        return ZOO_MINIGRID_PPO
+    if case.env_id.startswith("highway"):
+        return HIGHWAY_DQN if case.algo == "dqn" else HIGHWAY_PPO
+    return (matched_dqn if case.algo == "dqn" else matched_ppo)(preset(case))
+
+
+# ---- one measurement (in its own process) -----------------------------------------------------
+
+def sb3_env(case: Case, wrapper: str | None):
+    import importlib
+
+    import gymnasium as gym
+
+    if case.package:
+        importlib.import_module(case.package)
+    env = gym.make(case.env_id)
+    if wrapper:
+        module, _, name = wrapper.rpartition(".")
+        env = getattr(importlib.import_module(module), name)(env)
+    return env
+
+
+def sb3_measure(case: Case, seed: int, steps: int, episodes: int) -> dict:
+    import numpy as np
+    import stable_baselines3 as sb3
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    settings = sb3_settings(case)
+    wrapper = settings.get("wrapper")
+    envs = make_vec_env(lambda: sb3_env(case, wrapper), n_envs=settings["n_envs"], seed=seed)
+    if settings.get("normalize"):
+        envs = VecNormalize(envs, gamma=settings["kwargs"].get("gamma", 0.99))
+    model = getattr(sb3, case.algo.upper())("MlpPolicy", envs, seed=seed, device="cpu", verbose=0,
+                                            **settings["kwargs"])
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    seconds = time.perf_counter() - start
+    steps_done = int(model.num_timesteps)
+
+    # Greedy evaluation on fresh episodes of one env, raw returns; observations normalised with the
+    # statistics training ended with where VecNormalize was used.
+    normalizer = model.get_vec_normalize_env()
+    env = sb3_env(case, wrapper)
+    returns = []
+    obs, _ = env.reset(seed=seed + EVAL_SEED_OFFSET)
+    for _ in range(episodes):
+        total, done = 0.0, False
+        while not done:
+            x = normalizer.normalize_obs(obs[None]) if normalizer is not None else obs
+            action, _ = model.predict(x, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+        obs, _ = env.reset()
+    env.close()
+    return {"score": float(np.mean(returns)), "seconds": seconds, "steps": steps_done, "episodes": len(returns)}
+
+
+def drlab_measure(case: Case, seed: int, steps: int | None, episodes: int) -> dict:
+    from drlab.run.runner import train_from_preset
+
+    overrides = {"seed": seed, "progress": False, "eval_interval": 0, "final_eval_episodes": episodes}
+    if case.package:
+        overrides["env_packages"] = (case.package,)
+    if steps is not None:
+        overrides["total_steps"] = steps
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = train_from_preset(case.algo, case.env_id, {**overrides, "run_dir": str(Path(tmp) / "r")}).summary
+    return {"score": summary["eval"]["mean"], "seconds": summary["train_seconds"], "steps": summary["steps"],
+            "episodes": summary["eval"]["episodes"]}
+
+
+# ---- the table ----------------------------------------------------------------------------------
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def table(results: dict) -> str:
+    lines = ["| env | algo | budget (env steps) | drlab median score | SB3 median score | drlab median wall s "
+             "| SB3 median wall s | wall ratio (SB3 / drlab) | seeds | SB3 settings |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for case in CASES:
+        r = results.get(case.key)
+        if not r:
+            continue
+        d, s = r["drlab"], r["sb3"]
+        dw, sw = median([m["seconds"] for m in d]), median([m["seconds"] for m in s])
+        fmt = "{:.3f}" if case.env_id == "FrozenLake-v1" else "{:.2f}"
+        lines.append(
+            f"| {case.env_id} | {case.algo} | {r['budget']:,} | {fmt.format(median([m['score'] for m in d]))} "
+            f"| {fmt.format(median([m['score'] for m in s]))} | {dw:.1f} | {sw:.1f} | {sw / dw:.1f}x "
+            f"| {','.join(str(m['seed']) for m in d)} | {SB3_SOURCE[case.env_id]} |")
+    return "\n".join(lines)
+
+
+def per_seed(results: dict) -> str:
+    lines = ["| env | algo | seed | drlab score | SB3 score | drlab wall s | SB3 wall s | load avg before (drlab, SB3) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for case in CASES:
+        r = results.get(case.key)
+        if not r:
+            continue
+        for d, s in zip(r["drlab"], r["sb3"]):
+            lines.append(f"| {case.env_id} | {case.algo} | {d['seed']} | {d['score']:.3f} | {s['score']:.3f} "
+                         f"| {d['seconds']:.1f} | {s['seconds']:.1f} | {d['load']:.2f}, {s['load']:.2f} |")
+    return "\n".join(lines)
+
+
+def write(results: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    out.with_suffix(".md").write_text(
+        f"drlab presets against Stable-Baselines3, same budget, same seeds, alternating, each run in a fresh "
+        f"process; `python benchmarks/envs_side_by_side.py`, last written {time.strftime('%Y-%m-%d %H:%M')} on "
+        f"{platform.machine()} with {os.cpu_count()} cores. Score: mean raw return of greedy episodes after "
+        f"training (FrozenLake: 1000 episodes, so the success rate; highway: 50; else 100). Wall: training "
+        f"alone, one torch thread. Medians over the seeds listed.\n\n" + table(results)
+        + "\n\nPer seed:\n\n" + per_seed(results) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", metavar="ENV", help="env ids to run (default: all)")
+    p.add_argument("--algos", default="dqn,ppo")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--highway-seeds", default="0", help="seeds for highway-fast-v0 (~5 minutes per run)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke test: {QUICK_STEPS:,} steps and {QUICK_EPISODES} evaluation episodes; writes no files")
+    p.add_argument("--out", type=Path, default=OUT, help="results path without suffix (.md and .json)")
+    p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.measure:  # one measurement, in this fresh process
+        library, key, seed, steps, episodes = args.measure
+        case, seed, steps, episodes = CASE_BY_KEY[key], int(seed), int(steps), int(episodes)
+        if library == "drlab":
+            m = drlab_measure(case, seed, steps if args.quick else None, episodes)
+        else:
+            m = sb3_measure(case, seed, steps, episodes)
+        print(json.dumps(m))
+        return
+
+    unknown = set(args.only or ()) - {c.env_id for c in CASES}
+    if unknown:
+        p.error(f"unknown env(s): {', '.join(sorted(unknown))} (known: {', '.join(dict.fromkeys(c.env_id for c in CASES))})")
+    algos = args.algos.split(",")
+    cases = [c for c in CASES if (not args.only or c.env_id in args.only) and c.algo in algos]
+    results = {}
+    if not args.quick and args.out.with_suffix(".json").exists():
+        results = json.loads(args.out.with_suffix(".json").read_text())
+    print("| case | seed | library | score | wall s | steps | load |\n|---|---|---|---|---|---|---|", flush=True)
+    turn = 0
+    for case in cases:
+        seeds = args.highway_seeds if case.env_id.startswith("highway") else args.seeds
+        budget = QUICK_STEPS if args.quick else preset(case)["total_steps"]
+        episodes = QUICK_EPISODES if args.quick else case.eval_episodes
+        runs = {"drlab": [], "sb3": []}
+        for seed in (int(s) for s in seeds.split(",")):
+            order = ("drlab", "sb3") if turn % 2 == 0 else ("sb3", "drlab")
+            turn += 1
+            for library in order:
+                load = os.getloadavg()[0]
+                command = [sys.executable, __file__, "--measure", library, case.key, str(seed), str(budget), str(episodes)]
+                line, stolen = run_measurement(command + (["--quick"] if args.quick else []))
+                m = {**json.loads(line), "seed": seed, "load": round(load, 2), "cpu_steal": round(stolen, 3)}
+                runs[library].append(m)
+                print(f"| {case.key} | {seed} | {library} | {m['score']:.3f} | {m['seconds']:.1f} | {m['steps']:,} "
+                      f"| {load:.2f} |", flush=True)
+        results[case.key] = {"env": case.env_id, "algo": case.algo, "budget": budget, "eval_episodes": episodes,
+                             "sb3_settings": SB3_SOURCE[case.env_id], **runs}
+    print()
+    print(table(results))
+    if not args.quick:
+        write(results, args.out)
+        print(f"wrote {args.out.with_suffix('.md')} and .json")
+
+
+if __name__ == "__main__":
+    main()
