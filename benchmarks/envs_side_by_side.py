@@ -7,13 +7,15 @@ algorithm, the same budget, the same seeds, each run in a fresh process, the lib
     python benchmarks/envs_side_by_side.py --only highway-fast-v0 --algos dqn --highway-seeds 0,1
     python benchmarks/envs_side_by_side.py --quick                 # smoke test: 2,000 steps, 5 episodes, no files
 
-For each (env, algo) drlab trains its preset (`drlab train ALGO ENV [--env-package PKG]`, with the
-periodic evaluations turned off so that both libraries time training alone) and SB3 trains for the
-same number of env steps (the preset's total_steps) with the settings written in SB3_SETTINGS below,
-each with its source. Both are then scored the same way: the mean raw return of N greedy episodes
+For each (env, algo) drlab trains its preset as `drlab train ALGO ENV [--env-package PKG]` does, and
+SB3 trains with the settings written below (each with its source) for the same budget, the preset's
+total_steps, under the same stop rule where the preset has one: the FrozenLake, Taxi and MiniGrid
+presets stop once a periodic greedy evaluation reaches a bar (stop_threshold, over eval_episodes
+every eval_interval env steps), and SB3 then gets EvalCallback + StopTrainingOnRewardThreshold with
+the same numbers. Both are then scored the same way: the mean raw return of N greedy episodes
 (FrozenLake: N = 1000, so the score is the success rate; highway: 50; else 100) on fresh episodes.
-Wall time is the training alone (drlab: summary.json's train_seconds; SB3: model.learn()), on one
-torch thread each.
+Wall time is training with its periodic evaluations (drlab: summary.json's train_seconds; SB3:
+model.learn() with its callback), on one torch thread each.
 
 Observation handling: drlab one-hot encodes Discrete observations, sends MiniGrid's 7x7x3 'image'
 through its small CNN with 'direction' one-hot ('mission' dropped) and flattens highway's (5, 5)
@@ -162,10 +164,11 @@ def sb3_env(case: Case, wrapper: str | None):
     return env
 
 
-def sb3_measure(case: Case, seed: int, steps: int, episodes: int) -> dict:
+def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = True) -> dict:
     import numpy as np
     import stable_baselines3 as sb3
     import torch
+    from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -177,8 +180,18 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int) -> dict:
         envs = VecNormalize(envs, gamma=settings["kwargs"].get("gamma", 0.99))
     model = getattr(sb3, case.algo.upper())("MlpPolicy", envs, seed=seed, device="cpu", verbose=0,
                                             **settings["kwargs"])
+    rule = preset(case)
+    callback = None
+    if stop and rule.get("stop_on_solve"):  # the preset's stop rule, evaluated as EvalCallback evaluates
+        eval_envs = make_vec_env(lambda: sb3_env(case, wrapper), n_envs=1, seed=seed + 2 * EVAL_SEED_OFFSET)
+        if settings.get("normalize"):  # EvalCallback copies the training statistics into it
+            eval_envs = VecNormalize(eval_envs, training=False, norm_reward=False)
+        callback = EvalCallback(
+            eval_envs, n_eval_episodes=rule["eval_episodes"], eval_freq=max(1, rule["eval_interval"] // envs.num_envs),
+            deterministic=True, verbose=0,
+            callback_on_new_best=StopTrainingOnRewardThreshold(reward_threshold=rule["stop_threshold"], verbose=0))
     start = time.perf_counter()
-    model.learn(total_timesteps=steps)
+    model.learn(total_timesteps=steps, callback=callback)
     seconds = time.perf_counter() - start
     steps_done = int(model.num_timesteps)
 
@@ -205,11 +218,11 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int) -> dict:
 def drlab_measure(case: Case, seed: int, steps: int | None, episodes: int) -> dict:
     from drlab.run.runner import train_from_preset
 
-    overrides = {"seed": seed, "progress": False, "eval_interval": 0, "final_eval_episodes": episodes}
+    overrides = {"seed": seed, "progress": False, "final_eval_episodes": episodes}
     if case.package:
         overrides["env_packages"] = (case.package,)
-    if steps is not None:
-        overrides["total_steps"] = steps
+    if steps is not None:  # --quick: a tiny budget and no periodic evaluations
+        overrides.update(total_steps=steps, eval_interval=0)
     with tempfile.TemporaryDirectory() as tmp:
         summary = train_from_preset(case.algo, case.env_id, {**overrides, "run_dir": str(Path(tmp) / "r")}).summary
     return {"score": summary["eval"]["mean"], "seconds": summary["train_seconds"], "steps": summary["steps"],
@@ -224,8 +237,8 @@ def median(values):
 
 def table(results: dict) -> str:
     lines = ["| env | algo | budget (env steps) | drlab median score | SB3 median score | drlab median wall s "
-             "| SB3 median wall s | wall ratio (SB3 / drlab) | seeds | SB3 settings |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| SB3 median wall s | wall ratio (SB3 / drlab) | median steps (drlab / SB3) | seeds | SB3 settings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for case in CASES:
         r = results.get(case.key)
         if not r:
@@ -233,23 +246,27 @@ def table(results: dict) -> str:
         d, s = r["drlab"], r["sb3"]
         dw, sw = median([m["seconds"] for m in d]), median([m["seconds"] for m in s])
         fmt = "{:.3f}" if case.env_id == "FrozenLake-v1" else "{:.2f}"
+        source = SB3_SOURCE[case.env_id] + (" + the preset's stop rule" if r.get("stop_rule") else "")
         lines.append(
             f"| {case.env_id} | {case.algo} | {r['budget']:,} | {fmt.format(median([m['score'] for m in d]))} "
             f"| {fmt.format(median([m['score'] for m in s]))} | {dw:.1f} | {sw:.1f} | {sw / dw:.1f}x "
-            f"| {','.join(str(m['seed']) for m in d)} | {SB3_SOURCE[case.env_id]} |")
+            f"| {median([m['steps'] for m in d]):,.0f} / {median([m['steps'] for m in s]):,.0f} "
+            f"| {','.join(str(m['seed']) for m in d)} | {source} |")
     return "\n".join(lines)
 
 
 def per_seed(results: dict) -> str:
-    lines = ["| env | algo | seed | drlab score | SB3 score | drlab wall s | SB3 wall s | load avg before (drlab, SB3) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| env | algo | seed | drlab score | SB3 score | drlab wall s | SB3 wall s | drlab steps | SB3 steps "
+             "| load avg before (drlab, SB3) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for case in CASES:
         r = results.get(case.key)
         if not r:
             continue
         for d, s in zip(r["drlab"], r["sb3"]):
             lines.append(f"| {case.env_id} | {case.algo} | {d['seed']} | {d['score']:.3f} | {s['score']:.3f} "
-                         f"| {d['seconds']:.1f} | {s['seconds']:.1f} | {d['load']:.2f}, {s['load']:.2f} |")
+                         f"| {d['seconds']:.1f} | {s['seconds']:.1f} | {d['steps']:,} | {s['steps']:,} "
+                         f"| {d['load']:.2f}, {s['load']:.2f} |")
     return "\n".join(lines)
 
 
@@ -261,7 +278,9 @@ def write(results: dict, out: Path) -> None:
         f"process; `python benchmarks/envs_side_by_side.py`, last written {time.strftime('%Y-%m-%d %H:%M')} on "
         f"{platform.machine()} with {os.cpu_count()} cores. Score: mean raw return of greedy episodes after "
         f"training (FrozenLake: 1000 episodes, so the success rate; highway: 50; else 100). Wall: training "
-        f"alone, one torch thread. Medians over the seeds listed.\n\n" + table(results)
+        f"with its periodic evaluations, one torch thread. Budget: the preset's total_steps for both; where the "
+        f"preset stops on a periodic greedy evaluation, SB3 stops on the same one (EvalCallback). Medians over "
+        f"the seeds listed.\n\n" + table(results)
         + "\n\nPer seed:\n\n" + per_seed(results) + "\n")
 
 
@@ -282,7 +301,7 @@ def main() -> None:
         if library == "drlab":
             m = drlab_measure(case, seed, steps if args.quick else None, episodes)
         else:
-            m = sb3_measure(case, seed, steps, episodes)
+            m = sb3_measure(case, seed, steps, episodes, stop=not args.quick)
         print(json.dumps(m))
         return
 
@@ -312,8 +331,11 @@ def main() -> None:
                 runs[library].append(m)
                 print(f"| {case.key} | {seed} | {library} | {m['score']:.3f} | {m['seconds']:.1f} | {m['steps']:,} "
                       f"| {load:.2f} |", flush=True)
+        rule = preset(case)
+        stop_rule = None if args.quick or not rule.get("stop_on_solve") else {
+            k: rule[k] for k in ("stop_threshold", "eval_interval", "eval_episodes")}
         results[case.key] = {"env": case.env_id, "algo": case.algo, "budget": budget, "eval_episodes": episodes,
-                             "sb3_settings": SB3_SOURCE[case.env_id], **runs}
+                             "sb3_settings": SB3_SOURCE[case.env_id], "stop_rule": stop_rule, **runs}
     print()
     print(table(results))
     if not args.quick:
