@@ -336,10 +336,11 @@ def main() -> None:
             k: rule[k] for k in ("stop_threshold", "eval_interval", "eval_episodes")}
         results[case.key] = {"env": case.env_id, "algo": case.algo, "budget": budget, "eval_episodes": episodes,
                              "sb3_settings": SB3_SOURCE[case.env_id], "stop_rule": stop_rule, **runs}
+        if not args.quick:  # after each case: a long run that is stopped keeps the cases it finished
+            write(results, args.out)
     print()
     print(table(results))
     if not args.quick:
-        write(results, args.out)
         print(f"wrote {args.out.with_suffix('.md')} and .json")
 
 
