@@ -1,8 +1,12 @@
-"""drlab's presets for envs beyond classic control (discrete observations, MiniGrid's dict
-observations, highway-env's (5, 5) kinematics) side by side with Stable-Baselines3: the same
+"""drlab's presets for envs beyond classic control side by side with Stable-Baselines3: the same
 algorithm, the same budget, the same seeds, each run in a fresh process, the libraries alternating.
+Two suites: ``envs`` (discrete observations, MiniGrid's dict observations, highway-env's (5, 5)
+kinematics) and ``continuous`` (Box actions: PPO and A2C on Pendulum, MountainCarContinuous,
+LunarLanderContinuous, BipedalWalker, with rl-baselines3-zoo's published score beside them).
 
     python benchmarks/envs_side_by_side.py                         # every case, seeds 0,1,2 (highway: 0)
+    python benchmarks/envs_side_by_side.py --suite continuous --only Pendulum-v1 LunarLanderContinuous-v3
+    python benchmarks/envs_side_by_side.py --suite continuous --only Pendulum-v1 --algos a2c --steps 200000
     python benchmarks/envs_side_by_side.py --only FrozenLake-v1 Taxi-v4 --seeds 0,1
     python benchmarks/envs_side_by_side.py --only highway-fast-v0 --algos dqn --highway-seeds 0,1
     python benchmarks/envs_side_by_side.py --quick                 # smoke test: 2,000 steps, 5 episodes, no files
@@ -43,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, run_measurement  # noqa: E402  (before any drlab import: the user's environment)
 
-OUT = RESULTS / "envs-side-by-side"
+OUT = {"envs": RESULTS / "envs-side-by-side", "continuous": RESULTS / "continuous-side-by-side"}
 EVAL_SEED_OFFSET = 10_000  # SB3's evaluation episodes start from seed + this (drlab uses its own offset)
 QUICK_STEPS, QUICK_EPISODES = 2_000, 5
 
@@ -54,6 +58,8 @@ class Case:
     algo: str
     package: str | None = None   # --env-package
     eval_episodes: int = 100
+    suite: str = "envs"
+    published: str | None = None  # rl-baselines3-zoo's benchmark.md: score +- std at its budget
 
     @property
     def key(self) -> str:
@@ -69,6 +75,13 @@ CASES = [
     Case("MiniGrid-DoorKey-5x5-v0", "ppo", package="minigrid"),
     Case("highway-fast-v0", "dqn", package="highway_env", eval_episodes=50),
     Case("highway-fast-v0", "ppo", package="highway_env", eval_episodes=50),
+    # rl-baselines3-zoo's benchmark.md (commit 22e3ff2) lists LunarLanderContinuous as -v2.
+    Case("Pendulum-v1", "ppo", suite="continuous", published="-172.2 +- 104.2 (100k)"),
+    Case("MountainCarContinuous-v0", "ppo", suite="continuous", published="88.3 +- 2.6 (20k)"),
+    Case("LunarLanderContinuous-v3", "ppo", suite="continuous", published="270.9 +- 32.1 (1M)"),
+    Case("BipedalWalker-v3", "ppo", suite="continuous", published="287.9 +- 2.4 (5M)"),
+    Case("Pendulum-v1", "a2c", suite="continuous", published="-163.0 +- 103.2 (1M)"),
+    Case("LunarLanderContinuous-v3", "a2c", suite="continuous", published="84.2 +- 145.9 (5M)"),
 ]
 CASE_BY_KEY = {case.key: case for case in CASES}
 
@@ -135,16 +148,50 @@ HIGHWAY_PPO = dict(n_envs=6, kwargs=dict(
     policy_kwargs=dict(net_arch=dict(pi=[256, 256], vf=[256, 256])), n_steps=64 * 12 // 6, batch_size=64,
     n_epochs=10, learning_rate=5e-4, gamma=0.8))
 
+# rl-baselines3-zoo's continuous-control settings (hyperparams/ppo.yml and a2c.yml, commit 22e3ff2),
+# gSDE included where the zoo uses it (drlab has no gSDE: its presets take the same settings with a
+# state-independent Gaussian log-std). "lin_X" learning rates decay linearly to 0.
+ZOO_CONTINUOUS = {
+    "ppo:Pendulum-v1": dict(n_envs=4, kwargs=dict(
+        n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3, clip_range=0.2,
+        use_sde=True, sde_sample_freq=4)),
+    "ppo:MountainCarContinuous-v0": dict(n_envs=1, normalize=True, kwargs=dict(
+        batch_size=256, n_steps=8, gamma=0.9999, learning_rate=7.77e-05, ent_coef=0.00429, clip_range=0.1,
+        n_epochs=10, gae_lambda=0.9, max_grad_norm=5, vf_coef=0.19, use_sde=True,
+        policy_kwargs=dict(log_std_init=-3.29, ortho_init=False))),
+    "ppo:LunarLanderContinuous-v3": dict(n_envs=16, kwargs=dict(
+        n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01)),
+    "ppo:BipedalWalker-v3": dict(n_envs=32, normalize=True, kwargs=dict(
+        n_steps=2048, batch_size=64, gae_lambda=0.95, gamma=0.999, n_epochs=10, ent_coef=0.0, learning_rate=3e-4,
+        clip_range=0.18)),
+    "a2c:Pendulum-v1": dict(n_envs=8, normalize=True, kwargs=dict(
+        ent_coef=0.0, max_grad_norm=0.5, n_steps=8, gae_lambda=0.9, vf_coef=0.4, gamma=0.9, use_rms_prop=True,
+        normalize_advantage=False, learning_rate="lin_7e-4", use_sde=True,
+        policy_kwargs=dict(log_std_init=-2, ortho_init=False))),
+    "a2c:LunarLanderContinuous-v3": dict(n_envs=4, normalize=True, kwargs=dict(
+        ent_coef=0.0, max_grad_norm=0.5, n_steps=8, gae_lambda=0.9, vf_coef=0.4, gamma=0.99, use_rms_prop=True,
+        normalize_advantage=False, learning_rate="lin_7e-4", use_sde=True,
+        policy_kwargs=dict(log_std_init=-2, ortho_init=False))),
+}
+
 SB3_SOURCE = {
     "FrozenLake-v1": "drlab's preset translated (no rl-zoo entry)",
     "Taxi-v4": "drlab's preset translated (no rl-zoo entry)",
     "MiniGrid-Empty-8x8-v0": "rl-zoo minigrid-defaults (FlatObsWrapper) without its VecNormalize",
     "MiniGrid-DoorKey-5x5-v0": "rl-zoo MiniGrid-DoorKey-5x5-v0 (FlatObsWrapper) without its VecNormalize",
     "highway-fast-v0": "highway-env's scripts/sb3_highway_{dqn,ppo}.py",
+    **{case.env_id: "rl-zoo (gSDE where the zoo has it)" for case in CASES if case.suite == "continuous"},
 }
 
 
 def sb3_settings(case: Case) -> dict:
+    if case.key in ZOO_CONTINUOUS:
+        settings = ZOO_CONTINUOUS[case.key]
+        rate = settings["kwargs"].get("learning_rate")
+        if isinstance(rate, str):  # "lin_7e-4": SB3 calls the schedule with the remaining fraction
+            start = float(rate.removeprefix("lin_"))
+            settings = {**settings, "kwargs": {**settings["kwargs"], "learning_rate": lambda left: left * start}}
+        return settings
     if case.env_id.startswith("MiniGrid"):
         return ZOO_MINIGRID_PPO
     if case.env_id.startswith("highway"):
@@ -169,6 +216,7 @@ def sb3_env(case: Case, wrapper: str | None):
 
 
 def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = True) -> dict:
+    import gymnasium as gym
     import numpy as np
     import stable_baselines3 as sb3
     import torch
@@ -210,7 +258,11 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
         while not done:
             x = normalizer.normalize_obs(obs[None]) if normalizer is not None else obs
             action, _ = model.predict(x, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
+            if isinstance(env.action_space, gym.spaces.Discrete):
+                action = int(np.asarray(action).reshape(-1)[0])
+            else:  # SB3's predict clips a Box action to the bounds; one env: drop the batch axis
+                action = np.asarray(action).reshape(env.action_space.shape)
+            obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
@@ -219,14 +271,14 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
     return {"score": float(np.mean(returns)), "seconds": seconds, "steps": steps_done, "episodes": len(returns)}
 
 
-def drlab_measure(case: Case, seed: int, steps: int | None, episodes: int) -> dict:
+def drlab_measure(case: Case, seed: int, steps: int, episodes: int, quick: bool = False) -> dict:
     from drlab.run.runner import train_from_preset
 
-    overrides = {"seed": seed, "progress": False, "final_eval_episodes": episodes}
+    overrides = {"seed": seed, "progress": False, "final_eval_episodes": episodes, "total_steps": steps}
     if case.package:
         overrides["env_packages"] = (case.package,)
-    if steps is not None:  # --quick: a tiny budget and no periodic evaluations
-        overrides.update(total_steps=steps, eval_interval=0)
+    if quick:  # a tiny budget and no periodic evaluations
+        overrides.update(eval_interval=0)
     with tempfile.TemporaryDirectory() as tmp:
         summary = train_from_preset(case.algo, case.env_id, {**overrides, "run_dir": str(Path(tmp) / "r")}).summary
     return {"score": summary["eval"]["mean"], "seconds": summary["train_seconds"], "steps": summary["steps"],
@@ -241,8 +293,9 @@ def median(values):
 
 def table(results: dict) -> str:
     lines = ["| env | algo | budget (env steps) | drlab median score | SB3 median score | drlab median wall s "
-             "| SB3 median wall s | wall ratio (SB3 / drlab) | median steps (drlab / SB3) | seeds | SB3 settings |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| SB3 median wall s | wall ratio (SB3 / drlab) | median steps (drlab / SB3) | seeds | SB3 settings "
+             "| rl-zoo published (its budget) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for case in CASES:
         r = results.get(case.key)
         if not r:
@@ -255,7 +308,7 @@ def table(results: dict) -> str:
             f"| {case.env_id} | {case.algo} | {r['budget']:,} | {fmt.format(median([m['score'] for m in d]))} "
             f"| {fmt.format(median([m['score'] for m in s]))} | {dw:.1f} | {sw:.1f} | {sw / dw:.1f}x "
             f"| {median([m['steps'] for m in d]):,.0f} / {median([m['steps'] for m in s]):,.0f} "
-            f"| {','.join(str(m['seed']) for m in d)} | {source} |")
+            f"| {','.join(str(m['seed']) for m in d)} | {source} | {case.published or '-'} |")
     return "\n".join(lines)
 
 
@@ -282,7 +335,8 @@ def write(results: dict, out: Path) -> None:
         f"process; `python benchmarks/envs_side_by_side.py`, last written {time.strftime('%Y-%m-%d %H:%M')} on "
         f"{platform.machine()} with {os.cpu_count()} cores. Score: mean raw return of greedy episodes after "
         f"training (FrozenLake: 1000 episodes, so the success rate; highway: 50; else 100). Wall: training "
-        f"with its periodic evaluations, one torch thread. Budget: the preset's total_steps for both; where the "
+        f"with its periodic evaluations, one torch thread. Budget: the preset's total_steps for both unless the "
+        f"budget column says less (`--steps`); where the "
         f"preset stops on a periodic greedy evaluation, SB3 stops on the same one (EvalCallback). Medians over "
         f"the seeds listed.\n\n" + table(results)
         + "\n\nPer seed:\n\n" + per_seed(results) + "\n")
@@ -290,30 +344,34 @@ def write(results: dict, out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="+", metavar="ENV", help="env ids to run (default: all)")
+    p.add_argument("--suite", choices=sorted(OUT), default="envs", help="which cases (default: envs)")
+    p.add_argument("--only", nargs="+", metavar="ENV", help="env ids to run (default: all of the suite)")
+    p.add_argument("--steps", type=int, help="a budget for both libraries other than the preset's total_steps")
     p.add_argument("--algos", default="dqn,ppo")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--highway-seeds", default="0", help="seeds for highway-fast-v0 (~5 minutes per run)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK_STEPS:,} steps and {QUICK_EPISODES} evaluation episodes; writes no files")
-    p.add_argument("--out", type=Path, default=OUT, help="results path without suffix (.md and .json)")
+    p.add_argument("--out", type=Path, help="results path without suffix (.md and .json; default: by suite)")
     p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:  # one measurement, in this fresh process
         library, key, seed, steps, episodes = args.measure
         case, seed, steps, episodes = CASE_BY_KEY[key], int(seed), int(steps), int(episodes)
         if library == "drlab":
-            m = drlab_measure(case, seed, steps if args.quick else None, episodes)
+            m = drlab_measure(case, seed, steps, episodes, args.quick)
         else:
             m = sb3_measure(case, seed, steps, episodes, stop=not args.quick)
         print(json.dumps(m))
         return
 
-    unknown = set(args.only or ()) - {c.env_id for c in CASES}
+    suite = [c for c in CASES if c.suite == args.suite]
+    args.out = args.out or OUT[args.suite]
+    unknown = set(args.only or ()) - {c.env_id for c in suite}
     if unknown:
-        p.error(f"unknown env(s): {', '.join(sorted(unknown))} (known: {', '.join(dict.fromkeys(c.env_id for c in CASES))})")
+        p.error(f"unknown env(s): {', '.join(sorted(unknown))} (known: {', '.join(dict.fromkeys(c.env_id for c in suite))})")
     algos = args.algos.split(",")
-    cases = [c for c in CASES if (not args.only or c.env_id in args.only) and c.algo in algos]
+    cases = [c for c in suite if (not args.only or c.env_id in args.only) and c.algo in algos]
     results = {}
     if not args.quick and args.out.with_suffix(".json").exists():
         results = json.loads(args.out.with_suffix(".json").read_text())
@@ -321,7 +379,7 @@ def main() -> None:
     turn = 0
     for case in cases:
         seeds = args.highway_seeds if case.env_id.startswith("highway") else args.seeds
-        budget = QUICK_STEPS if args.quick else preset(case)["total_steps"]
+        budget = QUICK_STEPS if args.quick else args.steps or preset(case)["total_steps"]
         episodes = QUICK_EPISODES if args.quick else case.eval_episodes
         runs = {"drlab": [], "sb3": []}
         for seed in (int(s) for s in seeds.split(",")):

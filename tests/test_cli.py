@@ -45,7 +45,7 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["train", "dqn", "CartPoel-v1"], ["unknown environment 'CartPoel-v1'", "CartPole-v1"]),
-    (["train", "dqn", "Pendulum-v1"], ["dqn needs a discrete action space", "Pendulum-v1", "Box("]),
+    (["train", "dqn", "Pendulum-v1"], ["dqn needs a Discrete action space", "Pendulum-v1", "Box(", "reinforce, a2c, ppo take it"]),
     (["train", "dqn", "CartPole-v1", "--lr", "-0.001"], ["lr must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--batch-size", "512", "--buffer-size", "100"], ["batch_size (512)", "buffer_size (100)"]),
     (["train", "dqn", "CartPole-v1", "--num-envs", "0"], ["num_envs must be > 0"]),
@@ -61,7 +61,7 @@ def assert_one_line_error(result, *fragments):
     (["train", "reinforce", "CartPole-v1", "--baseline", "median"], ["invalid choice 'median'", "--baseline", "'learned'"]),
     (["train", "a2c", "CartPole-v1", "--lr", "abc"], ["--lr", "'abc'"]),
     (["train", "ppo", "CartPole-v1", "--no-such-flag", "1"], ["--no-such-flag"]),
-    (["train", "actor-critic", "LunarLanderContinuous-v3"], ["actor-critic needs a discrete action space"]),
+    (["train", "actor-critic", "LunarLanderContinuous-v3"], ["actor-critic needs a Discrete action space", "reinforce, a2c, ppo take it"]),
 ])
 def test_bad_input_is_one_line_and_creates_nothing(tmp_path, args, fragments):
     refuse = ("ale_py",) if "ALE/Pong-v5" in args else ("vizdoom",) if "VizdoomDefendCenter-v1" in args else ()

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from drlab.algos import a2c
-from drlab.algos.on_policy import collect
+from drlab.algos.on_policy import collect, rollout_for
 from drlab.algos.runners import RunnerGroup, pack_frames, unpack_frames
-from drlab.buffers.rollout import Rollout
 from drlab.config import build_config
 from drlab.envs import make_vec_env
 from drlab.envs.autoreset import EpisodeStats, game_signals
+from tests import action_space_envs  # noqa: F401  (registers the MultiDiscrete env)
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -43,12 +43,14 @@ def test_packed_frames_come_back_exactly():
     assert sum(a.nbytes for a in packed.values()) == n * stack + T * n * 25 + 5 * stack + T * n  # vs (T + 1) n stacks
 
 
-def test_runners_collect_exactly_the_arrays_of_in_process_collection(ray_address):
-    # Acrobot (a SyncVectorEnv: env i reset with seed + i), a 10-step time limit so that episodes
-    # end and restart inside the rollouts, two rollouts in a row, 4 envs on 2 runners.
-    cfg = build_config(a2c.Config, "Acrobot-v1", {"num_envs": 4, "n_steps": 16, "runners": 2, "seed": 3,
-                                                  "max_episode_steps": 10})
-    envs = make_vec_env("Acrobot-v1", 4, training=True, max_episode_steps=10)
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "Pendulum-v1", "DrlabTestMultiDiscreteTarget-v0"])
+def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, ray_address):
+    # A SyncVectorEnv (env i reset with seed + i) with Discrete, Box (Gaussian noise) or MultiDiscrete
+    # actions, a 10-step time limit so that episodes end and restart inside the rollouts, two
+    # rollouts in a row, 4 envs on 2 runners.
+    cfg = build_config(a2c.Config, env_id, {"num_envs": 4, "n_steps": 16, "runners": 2, "seed": 3,
+                                            "max_episode_steps": 10, "env_packages": ("tests.action_space_envs",)})
+    envs = make_vec_env(env_id, 4, training=True, max_episode_steps=10)
     torch.manual_seed(0)
     agent = a2c.make_agent(cfg, envs.single_observation_space, envs.single_action_space, torch.device("cpu"))
     agent.rng = np.random.default_rng(5)
@@ -57,7 +59,7 @@ def test_runners_collect_exactly_the_arrays_of_in_process_collection(ray_address
     obs, _ = envs.reset(seed=3)
     prev_done = np.zeros(4, dtype=bool)
     for _ in range(2):
-        rollout = Rollout(16, 4, envs.single_observation_space.shape, np.float32)
+        rollout = rollout_for(agent, 16, 4)
         obs, prev_done = collect(agent, envs, rollout, obs, prev_done, {"env": 0.0, "inference": 0.0},
                                  lambda *step: signals.append(game_signals(*step)))
         local.append({name: getattr(rollout, name).copy() for name in ARRAYS})
@@ -72,7 +74,7 @@ def test_runners_collect_exactly_the_arrays_of_in_process_collection(ray_address
     group = RunnerGroup(run, agent)
     try:
         for expected in local:
-            rollout = Rollout(16, 4, envs.single_observation_space.shape, np.float32)
+            rollout = rollout_for(agent, 16, 4)
             group.collect(rollout)
             for name in ARRAYS:
                 assert np.array_equal(getattr(rollout, name), expected[name]), name

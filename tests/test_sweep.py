@@ -110,7 +110,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, fragment, tmp_pat
 @pytest.mark.parametrize("algo, env_id, fragment", [
     ("sac", "CartPole-v1", "unknown algorithm 'sac'"),
     ("dqn", "CartPoel-v1", "unknown environment 'CartPoel-v1'"),
-    ("dqn", "Pendulum-v1", "dqn needs a discrete action space"),
+    ("dqn", "Pendulum-v1", "dqn needs a Discrete action space"),
 ])
 def test_unknown_algorithm_or_env(algo, env_id, fragment, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

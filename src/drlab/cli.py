@@ -296,7 +296,8 @@ def cmd_list(argv: list[str]) -> int:
     for name in ALGORITHMS:
         module = get_algo(name)
         print(name)
-        print(f"  spaces  observations: {OBSERVATION_SPACES}; actions: Discrete")
+        actions = ", ".join(kind.__name__ for kind in module.ACTION_SPACES)
+        print(f"  spaces  observations: {OBSERVATION_SPACES}; actions: {actions}")
         for variant, text in module.VARIANTS.items():
             print(f"  variant {variant:<{width}} {text}")
         for env_id, names in presets[name].items():

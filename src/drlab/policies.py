@@ -1,8 +1,10 @@
 """Actor-critic networks and the agent that acts from them (REINFORCE, Actor-Critic, A2C, PPO).
 
-One network class covers the shared and the separate layouts: ``forward(obs) -> (logits, values)``.
-``values`` has one column for a state-value critic (V) and one per action for a Q critic.
-Images (stacked frames, or an image part of any observation) get a CNN body, shared by the policy and value heads.
+One network class covers the shared and the separate layouts: ``forward(obs) -> (outputs, values)``.
+``outputs`` are the policy's distribution parameters, read by the network's action head
+(drlab.spaces.heads: logits of a categorical, the mean of a Gaussian, ...). ``values`` has one
+column for a state-value critic (V) and one per action for a Q critic. Images (stacked frames, or
+an image part of any observation) get a CNN body, shared by the policy and value heads.
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ from torch import nn
 
 from drlab.nets import ACTIVATIONS, ObsNormalizer, obs_tensor, orthogonal_init
 from drlab.spaces.encoders import has_images, make_body, mlp_on
+from drlab.spaces.heads import ActionHead
 
 
 class ActorCritic(nn.Module):
-    """Policy logits and value outputs, from one shared body (an MLP, or a CNN for images) or from
-    two separate MLPs. The observation space picks the body (drlab.spaces.encoders)."""
+    """Policy outputs and value outputs, from one shared body (an MLP, or a CNN for images) or from
+    two separate MLPs. The observation space picks the body (drlab.spaces.encoders), the action
+    head (``head``, a submodule: a Gaussian's log-std is a parameter of it) the policy's outputs."""
 
-    def __init__(self, obs_space, num_actions: int, hidden: tuple[int, ...], activation: str = "tanh",
+    def __init__(self, obs_space, head: ActionHead, hidden: tuple[int, ...], activation: str = "tanh",
                  shared_body: bool = False, value_outputs: int = 1, ortho_init: bool = True,
                  normalize_obs: bool = False, bf16: bool = False, head_init: str = "small"):
         super().__init__()
         act = ACTIVATIONS[activation]
+        num_actions = head.num_inputs
         self.obs_norm = ObsNormalizer(int(np.prod(obs_space.shape))) if normalize_obs else None
         self.shared_body = shared_body or has_images(obs_space)  # a CNN is shared by the heads
         if self.shared_body:
@@ -40,9 +45,9 @@ class ActorCritic(nn.Module):
             if head_init == "small":
                 orthogonal_init(self.policy_head if self.shared_body else self.actor[-1], 0.01)
                 orthogonal_init(self.value_head if self.shared_body else self.critic[-1], 1.0)
-
+        self.head = head  # after the initialisation: a log-std keeps its initial value
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, values) of a batch of observations (float vectors, or uint8 frames)."""
+        """(policy outputs, values) of a batch of observations (float vectors, or uint8 frames)."""
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self.shared_body:
@@ -50,7 +55,7 @@ class ActorCritic(nn.Module):
             return self.policy_head(features), self.value_head(features)
         return self.actor(obs), self.critic(obs)
 
-    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+    def policy_outputs(self, obs: torch.Tensor) -> torch.Tensor:
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         return self.policy_head(self.body(obs)) if self.shared_body else self.actor(obs)
@@ -62,24 +67,41 @@ class ActorCritic(nn.Module):
             self.obs_norm.update(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(len(obs), -1))
 
 
-def sample_categorical(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row from softmax(logits) over the last axis, by Gumbel-max: argmax(logits +
-    Gumbel noise), two NumPy ops instead of a softmax and a cumulative search."""
-    return (logits - np.log(-np.log(rng.random(logits.shape)))).argmax(axis=-1)
-
-
 class PolicyAgent:
-    """Acts from an ActorCritic: greedy (argmax of the logits) or sampled, batched over envs."""
+    """Acts from an ActorCritic: greedy (the mode of the policy's distribution) or sampled, batched
+    over envs."""
 
     def __init__(self, net: ActorCritic, obs_space, device: torch.device, seed: int):
         self.net, self.obs_space, self.device = net, obs_space, device
         self.rng = np.random.default_rng(seed)
+        self.rows_of_batch: tuple[int, slice] | None = None  # set by a Ray runner (drlab.algos.runners)
 
     @torch.inference_mode()
+    def outputs(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's outputs for a batch of observations. A Ray runner that holds ``rows`` of a
+        batch of ``num_rows`` envs computes them in a batch of that size, its rows in place: a
+        matrix product's float rounding depends on the batch size, and a Gaussian sample carries
+        any difference (a categorical's argmax does not), so the runner's actions would otherwise
+        differ from the learner process's in the last bits."""
+        if self.rows_of_batch is not None and self.net.head.continuous:
+            num_rows, rows = self.rows_of_batch
+            padded = np.zeros((num_rows, *obs.shape[1:]), dtype=obs.dtype)
+            padded[rows] = obs
+            return self.net.policy_outputs(obs_tensor(padded, self.device)).cpu().numpy()[rows]
+        return self.net.policy_outputs(obs_tensor(obs, self.device)).cpu().numpy()
+
     def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
-        """Actions for a batch of observations (``starts`` does not matter to a memoryless policy)."""
-        logits = self.net.logits(obs_tensor(obs, self.device)).cpu().numpy()
-        return logits.argmax(axis=1) if greedy else sample_categorical(logits, self.rng)
+        """Env actions for a batch of observations (``starts`` does not matter to a memoryless policy)."""
+        head, outputs = self.net.head, self.outputs(obs)
+        return head.to_env(head.mode(outputs) if greedy else head.sample(outputs, self.rng))
+
+    def explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(samples as stored and scored, the actions sent to the envs) for a batch of observations:
+        for a Gaussian the sample before clipping to the bounds, for the others the same actions
+        (up to a space's ``start``)."""
+        head = self.net.head
+        samples = head.sample(self.outputs(obs), self.rng)
+        return samples, head.to_env(samples)
 
     def state_dict(self) -> dict:
         return self.net.state_dict()

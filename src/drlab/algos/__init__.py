@@ -3,6 +3,7 @@
 Each algorithm module provides:
   ``Config``                its dataclass (extends drlab.config.RunConfig), with ``validate()``;
   ``VARIANTS``              {name: one-line description} for ``drlab list``;
+  ``ACTION_SPACES``         the gymnasium space types it acts in (checked by ``check_action_space``);
   ``check_env(cfg, envs)``  a one-line DrlabError if the env's spaces do not fit;
   ``make_agent(cfg, obs_space, action_space, device)``  the acting part: ``act(obs, greedy, starts)``,
                             batched, with ``obs_space``, ``rng`` and ``state_dict`` / ``load_state_dict``;
@@ -20,6 +21,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+import gymnasium as gym
+
 from drlab.errors import DrlabError
 
 ALGORITHMS = {
@@ -36,3 +39,17 @@ def get_algo(name: str) -> ModuleType:
     if name not in ALGORITHMS:
         raise DrlabError(f"unknown algorithm '{name}' (available: {', '.join(ALGORITHMS)})")
     return importlib.import_module(ALGORITHMS[name])
+
+
+def check_action_space(algo: str, env_id: str, space) -> None:
+    """A one-line error when ``algo`` cannot act in ``space``, naming the algorithms that can."""
+    takes = get_algo(algo).ACTION_SPACES
+    fit = [name for name in ALGORITHMS if isinstance(space, get_algo(name).ACTION_SPACES)]
+    hint = f"; {', '.join(fit)} take{'s' if len(fit) == 1 else ''} it" if fit else "; no drlab algorithm takes it"
+    if not isinstance(space, takes):
+        kinds = " or ".join(kind.__name__ for kind in takes)
+        raise DrlabError(f"{algo} needs a {kinds} action space, but {env_id} has {space}{hint}")
+    if takes == (gym.spaces.Discrete,) and space.start != 0:  # Q-values are indexed by the action
+        fit = [name for name in fit if get_algo(name).ACTION_SPACES != takes]
+        raise DrlabError(f"{algo} needs Discrete actions that start at 0, but {env_id} has {space}; "
+                         f"{', '.join(fit)} take it")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
+from drlab.spaces.heads import HEAD_SPACES
 
+ACTION_SPACES = HEAD_SPACES
 VARIANTS = {
     "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
 }
@@ -40,11 +42,11 @@ def make_agent(cfg: Config, obs_space, action_space, device):
 
 def a2c_loss(net, batch: dict, cfg: Config, outputs=None):
     """Policy gradient with advantages, value regression to the targets, entropy bonus; masked to
-    real transitions. ``outputs``: the network's (logits, values) of the batch if already computed.
-    Returns (loss, metrics)."""
-    logits, values = net(batch["obs"]) if outputs is None else outputs
+    real transitions. ``outputs``: the network's (policy outputs, values) of the batch if already
+    computed. Returns (loss, metrics)."""
+    policy, values = net(batch["obs"]) if outputs is None else outputs
     values = values.squeeze(-1)
-    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    log_pi, entropy = pg.policy_terms(net, policy, batch["actions"])
     mask, advantages = batch["valid"], batch["advantages"]
     if cfg.normalize_advantages:
         advantages = pg.masked_normalize(advantages, mask)
@@ -62,15 +64,15 @@ class Learner(on_policy.OnPolicyLearner):
         # values, detached; the last row is the bootstrap) and the loss: A2C takes a single step per
         # rollout, so the network is still the one that collected. One batch of (T + 1) * N is
         # cheaper than a batch of T * N plus a separate pass over the last N.
-        logits, values = net(rollout.all_obs(device))
+        policy, values = net(rollout.all_obs(device))
         v = on_policy.values_of(values, rollout)
         advantages, returns = self.advantages_and_returns(rollout, v)
         batch = rollout.tensors(device, obs=False, advantages=advantages, returns=returns)
         lr = self.optimizer.set_progress(step)
         rows = rollout.env_steps  # the loss is over the first T rows
-        loss, metrics = a2c_loss(net, batch, cfg, (logits[:rows], values[:rows]))
+        loss, metrics = a2c_loss(net, batch, cfg, (policy[:rows], values[:rows]))
         metrics["grad_norm"] = self.optimizer.step(loss)
-        return {**metrics, **on_policy.rollout_diagnostics(rollout, v, advantages, returns), "lr": lr}
+        return {**metrics, **self.diagnostics(rollout, v, advantages, returns), "lr": lr}
 
 
 train_loop = on_policy.train_loop

@@ -23,6 +23,7 @@ import copy
 from dataclasses import dataclass
 from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ from drlab.config import batch_fits_buffer, in_unit_interval, non_negative, posi
 from drlab.optim import polyak_update
 from drlab.returns import explained_variance, gae, symexp, symlog
 
+ACTION_SPACES = (gym.spaces.Discrete,)
 VARIANTS = {
     "default": "shared body, policy + Q heads; on-policy actor, off-policy critic from replay; symlog option",
 }
@@ -115,7 +117,7 @@ def actor_loss(net, batch: dict, cfg: Config):
     """On-policy policy gradient on the rollout, with batch["advantages"] from the rollout's returns
     (advantage = "gae") or the critic's Q(s, a) - V(s) (advantage = "q"). Returns (loss, metrics)."""
     logits, q, v = state_values(net, batch["obs"], cfg)
-    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    log_pi, entropy = pg.policy_terms(net, logits, batch["actions"])
     mask = batch["valid"]
     with torch.no_grad():  # the critic is a fixed judge here
         if cfg.advantage == "q":

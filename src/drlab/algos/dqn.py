@@ -24,20 +24,22 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from drlab.algos import check_action_space
 from drlab.buffers.nstep import NStepWindow
 from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions
 from drlab.nets import obs_tensor, orthogonal_init
 from drlab.spaces.encoders import has_images, is_lone_image, make_body, mlp_on, stacked_frames
 from drlab.optim import adam, crossings, gradient_step, linear_schedule, polyak_update
 
+ACTION_SPACES = (gym.spaces.Discrete,)
 VARIANTS = {
     "online": "one gradient step on each new transition, no replay (the DQN notebook's first agent)",
     "uniform": "uniform experience replay + target network",
@@ -131,7 +133,7 @@ class Config(RunConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    check_discrete_actions("dqn", cfg.env_id, envs)
+    check_action_space("dqn", cfg.env_id, envs.single_action_space)
 
 
 class QAgent:

@@ -24,7 +24,7 @@ def train_loop(run, learner) -> None:
     """Collect a rollout of ``n_steps`` from every env (here, or on Ray actors with ``--runners``),
     update on it, log; until the run is over."""
     cfg, agent = run.cfg, learner.agent
-    rollout = Rollout(cfg.n_steps, cfg.num_envs, agent.obs_space.shape, agent.obs_space.dtype)
+    rollout = rollout_for(agent, cfg.n_steps, cfg.num_envs)
     clock = time.perf_counter
     if getattr(cfg, "runners", 0):
         from drlab.algos.runners import RunnerGroup
@@ -56,6 +56,12 @@ def check_runners(cfg) -> None:
         check_reachable(cfg.address)
 
 
+def rollout_for(agent, length: int, num_envs: int) -> Rollout:
+    """Empty rollout storage for ``agent``'s observations and action samples."""
+    head = agent.net.head
+    return Rollout(length, num_envs, agent.obs_space.shape, agent.obs_space.dtype, head.sample_shape, head.sample_dtype)
+
+
 def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarray, seconds: dict,
             record_episodes) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``rollout`` with T steps of ``envs`` from ``obs``: act -> env step -> episode
@@ -65,9 +71,9 @@ def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarra
     clock = time.perf_counter
     for t in range(rollout.length):
         start = clock()
-        actions = agent.act(obs, greedy=False)
+        actions, sent = agent.explore(obs)  # the sample is stored; sent: clipped to a Box's bounds
         acted = clock()
-        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        next_obs, rewards, terminated, truncated, info = envs.step(sent)
         seconds["inference"] += acted - start
         seconds["env"] += clock() - acted
         done = terminated | truncated
@@ -136,6 +142,11 @@ class OnPolicyLearner(PolicyLearner):
                                                                                   r.valid)
         return gae(rewards, values[:-1], values[-1], r.terminated, r.truncated, r.valid, self.cfg.gamma,
                    self.cfg.gae_lambda)
+
+    def diagnostics(self, rollout: Rollout, values: np.ndarray, advantages: np.ndarray, returns: np.ndarray) -> dict:
+        """The rollout's value and advantage statistics and what the action head reports."""
+        return {**rollout_diagnostics(rollout, values, advantages, returns),
+                **self.agent.net.head.diagnostics(rollout.actions[rollout.valid])}
 
 
 def rollout_diagnostics(rollout: Rollout, values: np.ndarray, advantages: np.ndarray, returns: np.ndarray) -> dict:

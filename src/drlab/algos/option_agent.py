@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from drlab.nets import ACTIVATIONS, obs_tensor, orthogonal_init
-from drlab.policies import sample_categorical
+from drlab.spaces.heads import sample_categorical
 from drlab.spaces.encoders import has_images, make_body
 
 if TYPE_CHECKING:

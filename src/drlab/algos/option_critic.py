@@ -33,19 +33,21 @@ import copy
 from dataclasses import dataclass
 from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from drlab.algos import check_action_space
 from drlab.algos.option_agent import OptionAgent, OptionCriticNet, OptionStats
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions
 from drlab.nets import obs_tensor
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
 from drlab.returns import discounted_returns
 from drlab.spaces.encoders import stacked_frames
 
+ACTION_SPACES = (gym.spaces.Discrete,)
 VARIANTS = {
     "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
 }
@@ -129,7 +131,7 @@ class Config(RunConfig):
 
 
 def check_env(cfg: Config, envs) -> None:
-    check_discrete_actions("option-critic", cfg.env_id, envs)
+    check_action_space("option-critic", cfg.env_id, envs.single_action_space)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
+from drlab.algos import check_action_space
 from drlab.config import RunConfig, hidden_sizes, in_unit_interval, non_negative, positive
-from drlab.envs import check_discrete_actions
 from drlab.errors import DrlabError
 from drlab.optim import Optimizer
 from drlab.policies import ActorCritic, PolicyAgent
 from drlab.spaces.encoders import check_normalizable
+from drlab.spaces.heads import make_head
 
 
 @dataclass
@@ -54,6 +54,11 @@ class PGConfig(RunConfig):
     """Normalise observations by running mean and std (kept with the weights; updated after each update)."""
     bf16: bool = False
     """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
+    log_std_init: float = 0.0
+    """Box actions: initial log standard deviation of the Gaussian policy (state-independent, learned)."""
+    squash_actions: bool = False
+    """Box actions: send tanh of the Gaussian sample, rescaled to the bounds, instead of the sample
+    clipped to them (the log-prob gets the tanh log-det correction); needs finite bounds."""
 
     def validate(self) -> None:
         super().validate()
@@ -82,15 +87,18 @@ class RolloutConfig(PGConfig):
 
 
 def check_env(algo: str, cfg: PGConfig, envs) -> None:
-    """Discrete actions; observation normalisation only on vectors."""
-    check_discrete_actions(algo, cfg.env_id, envs)
+    """An action space the algorithm takes (and, for squashing, finite bounds); observation
+    normalisation only on vectors."""
+    check_action_space(algo, cfg.env_id, envs.single_action_space)
+    make_head(envs.single_action_space, cfg.squash_actions)
     if cfg.normalize_obs:
         check_normalizable(algo, cfg.env_id, envs.single_observation_space)
 
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
                       value_outputs: int = 1) -> PolicyAgent:
-    net = ActorCritic(obs_space, int(action_space.n), tuple(cfg.hidden), cfg.activation,
+    head = make_head(action_space, cfg.squash_actions, cfg.log_std_init)
+    net = ActorCritic(obs_space, head, tuple(cfg.hidden), cfg.activation,
                       shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16, cfg.head_init).to(device)
     return PolicyAgent(net, obs_space, device, cfg.seed)
 
@@ -110,7 +118,8 @@ class PolicyLearner:
             if net.shared_body:
                 raise DrlabError("critic_lr needs separate actor and critic networks (shared_body false, and "
                                  "vector observations: frames always share the CNN body)")
-            params = [(list(net.actor.parameters()), cfg.lr), (list(net.critic.parameters()), critic_lr)]
+            params = [([*net.actor.parameters(), *net.head.parameters()], cfg.lr),
+                      (list(net.critic.parameters()), critic_lr)]
         self.optimizer = Optimizer(params, cfg.optimizer, cfg.lr, cfg.optim_eps, cfg.rmsprop_alpha,
                                    cfg.max_grad_norm, cfg.total_steps if cfg.lr_schedule == "linear" else None)
 
@@ -128,7 +137,7 @@ class PolicyLearner:
 
 
 # Settings added since, with the value older runs had in effect (each algorithm's ADDED_SETTINGS holds these).
-ADDED_SETTINGS = {"head_init": "small"}
+ADDED_SETTINGS = {"head_init": "small", "log_std_init": 0.0, "squash_actions": False}
 
 
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -149,8 +158,6 @@ def masked_normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x - masked_mean(x, mask)) / (masked_std(x, mask) + 1e-8)
 
 
-def policy_terms(logits: torch.Tensor, actions: torch.Tensor):
-    """(log pi(a|s) of the taken actions, entropy of pi(.|s)) per sample."""
-    log_pi = F.log_softmax(logits, dim=-1)
-    entropy = -(log_pi.exp() * log_pi).sum(-1)
-    return log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
+def policy_terms(net, outputs: torch.Tensor, actions: torch.Tensor):
+    """(log pi(a|s) of the taken actions, entropy of pi(.|s)) per sample, from the network's action head."""
+    return net.head.log_prob_entropy(outputs, actions)

@@ -11,10 +11,12 @@ import torch
 from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
+from drlab.spaces.heads import HEAD_SPACES
 from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
 from drlab.optim import remaining
 
+ACTION_SPACES = HEAD_SPACES
 VARIANTS = {
     "default": "clipped objective, GAE, minibatch epochs, optional value clipping and annealing",
 }
@@ -65,9 +67,9 @@ def make_agent(cfg: Config, obs_space, action_space, device):
 def ppo_loss(net, mb: dict, cfg: Config, clip: float):
     """Clipped surrogate + (optionally clipped) value loss - entropy bonus on one minibatch, masked
     to real transitions. Returns (loss, metrics)."""
-    logits, values = net(mb["obs"])
+    policy, values = net(mb["obs"])
     values = values.squeeze(-1)
-    log_pi, entropy = pg.policy_terms(logits, mb["actions"])
+    log_pi, entropy = pg.policy_terms(net, policy, mb["actions"])
     mask, advantages = mb["valid"], mb["advantages"]
     if cfg.normalize_advantages:
         advantages = pg.masked_normalize(advantages, mask)
@@ -94,11 +96,11 @@ class Learner(on_policy.OnPolicyLearner):
     def rollout_outputs(self, rollout: Rollout):
         """Log-probabilities of the taken actions (T, N) and V of all T + 1 rows (T + 1, N), under
         the network that collected the rollout, in one batched pass (before any update on it)."""
-        logits, values = self.agent.net(rollout.all_obs(self.agent.device))
-        log_pi = torch.log_softmax(logits[: rollout.env_steps], dim=-1)
-        taken = torch.from_numpy(rollout.actions.reshape(-1)).to(self.agent.device)
-        log_probs = log_pi.gather(1, taken[:, None]).view(rollout.length, rollout.num_envs).cpu().numpy()
-        return log_probs, on_policy.values_of(values, rollout)
+        net = self.agent.net
+        policy, values = net(rollout.all_obs(self.agent.device))
+        taken = torch.from_numpy(rollout.actions.reshape(rollout.env_steps, *rollout.actions.shape[2:]))
+        log_probs = net.head.log_prob(policy[: rollout.env_steps], taken.to(self.agent.device))
+        return log_probs.view(rollout.length, rollout.num_envs).cpu().numpy(), on_policy.values_of(values, rollout)
 
     def update(self, rollout: Rollout, step: int) -> dict:
         cfg, device = self.cfg, self.agent.device
@@ -116,7 +118,7 @@ class Learner(on_policy.OnPolicyLearner):
                 metrics["grad_norm"] = self.optimizer.step(loss)
             if cfg.target_kl and metrics["approx_kl"] > cfg.target_kl:
                 break
-        return {**metrics, **on_policy.rollout_diagnostics(rollout, values, advantages, returns), "lr": lr,
+        return {**metrics, **self.diagnostics(rollout, values, advantages, returns), "lr": lr,
                 "clip_range": clip}
 
 

@@ -21,7 +21,9 @@ from drlab.algos import policy_gradient as pg
 from drlab.buffers.episodes import EpisodeStorage
 from drlab.config import positive
 from drlab.returns import complete_mask, discounted_returns, explained_variance
+from drlab.spaces.heads import HEAD_SPACES
 
+ACTION_SPACES = HEAD_SPACES
 VARIANTS = {
     "default": "Monte-Carlo policy gradient; baseline none | mean | learned, entropy bonus, normalised returns",
 }
@@ -58,9 +60,9 @@ def make_agent(cfg: Config, obs_space, action_space, device):
 def reinforce_loss(net, batch: dict, cfg: Config):
     """-(G - b) log pi(a|s) - ent_coef * H, over the steps of finished episodes (mask), plus the
     value regression of a learned baseline. Returns (loss, metrics)."""
-    logits, values = net(batch["obs"])
+    policy, values = net(batch["obs"])
     values = values.squeeze(-1)
-    log_pi, entropy = pg.policy_terms(logits, batch["actions"])
+    log_pi, entropy = pg.policy_terms(net, policy, batch["actions"])
     mask, returns = batch["mask"], batch["returns"]
     if cfg.baseline == "learned":
         advantages = returns - values.detach()
@@ -96,7 +98,8 @@ class Learner(pg.PolicyLearner):
         values, last_value = (None, None) if values_all is None else (values_all[:-1], values_all[-1])
         returns = discounted_returns(data["rewards"], data["terminated"], data["truncated"], data["valid"], cfg.gamma,
                                      values, last_value)
-        batch = {"obs": obs[: T * N], "actions": torch.from_numpy(data["actions"].reshape(-1)).to(device),
+        actions = data["actions"]
+        batch = {"obs": obs[: T * N], "actions": torch.from_numpy(actions.reshape(T * N, *actions.shape[2:])).to(device),
                  "returns": torch.from_numpy(returns.reshape(-1)).to(device),
                  "mask": torch.from_numpy(use.reshape(-1).astype(np.float32)).to(device)}
         lr = self.optimizer.set_progress(step)
@@ -104,7 +107,7 @@ class Learner(pg.PolicyLearner):
         metrics["grad_norm"] = self.optimizer.step(loss)
         storage.drop_trained(data["trained"] | use, data["valid"])
         self.agent.net.observe(data["obs"][use])
-        metrics.update(lr=lr, target_mean=returns[use].mean())
+        metrics.update(lr=lr, target_mean=returns[use].mean(), **self.agent.net.head.diagnostics(actions[use]))
         if values_all is not None:
             metrics.update(value_mean=values_all[:-1][use].mean(),
                            explained_variance=explained_variance(values_all[:-1][use], returns[use]))
@@ -118,8 +121,8 @@ def train_loop(run, learner: Learner) -> None:
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     finished = 0  # episodes ended since the last update
     while run.running():
-        actions = agent.act(obs, greedy=False)
-        next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
+        actions, sent = agent.explore(obs)
+        next_obs, rewards, terminated, truncated, info = run.envs.step(sent)
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)

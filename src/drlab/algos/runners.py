@@ -10,7 +10,8 @@ The arrays are exactly those of in-process collection for the same env seeds and
 k's envs are envs k*n .. (k+1)*n - 1, reset with the same seeds, and each runner draws the sampling
 noise of the whole batch of N envs from the run's generator and keeps its own rows, so every
 action is the one the learner's process would have drawn (and the generator ends where it would
-have). Stacked frames travel as the newest frame of each step wherever a stack is the previous one
+have); for a Gaussian policy it also computes the policy's outputs in a batch of N rows, its own
+in place, since float rounding depends on the batch size. Stacked frames travel as the newest frame of each step wherever a stack is the previous one
 shifted by one frame (everywhere but episode starts), a quarter of the bytes.
 
 A runner that dies (its process killed, its node lost) is replaced by a new one with the current
@@ -43,6 +44,9 @@ class RowsOfBatch:
 
     def random(self, shape) -> np.ndarray:
         return self.generator.random((self.num_rows, *shape[1:]))[self.rows]
+
+    def standard_normal(self, shape) -> np.ndarray:
+        return self.generator.standard_normal((self.num_rows, *shape[1:]))[self.rows]
 
 
 def pack_frames(obs: np.ndarray) -> dict:
@@ -94,15 +98,16 @@ class Runner:
         self.prev_done = np.zeros(self.n, dtype=bool)
 
     def collect(self, weights: dict, rng_state: dict, length: int) -> dict:
-        from drlab.algos.on_policy import collect
+        from drlab.algos.on_policy import collect, rollout_for
 
         self.agent.load_state_dict(weights)
         generator = np.random.default_rng()
         generator.bit_generator.state = rng_state
         self.agent.rng = RowsOfBatch(generator, self.cfg.num_envs, self.rows)
+        self.agent.rows_of_batch = (self.cfg.num_envs, self.rows)
         space = self.envs.single_observation_space
         if self.rollout is None or self.rollout.length != length:
-            self.rollout = Rollout(length, self.n, space.shape, space.dtype)
+            self.rollout = rollout_for(self.agent, length, self.n)
         signals = []
         seconds = {"env": 0.0, "inference": 0.0}
         self.obs, self.prev_done = collect(self.agent, self.envs, self.rollout, self.obs, self.prev_done, seconds,

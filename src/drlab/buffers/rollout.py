@@ -15,11 +15,12 @@ import torch
 
 
 class Rollout:
-    def __init__(self, length: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype):
+    def __init__(self, length: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype,
+                 action_shape: tuple[int, ...] = (), action_dtype=np.int64):
         T, N = length, num_envs
         self.length, self.num_envs = T, N
         self.obs = np.zeros((T + 1, N, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros((T, N), dtype=np.int64)
+        self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)  # as the action head samples them
         self.rewards = np.zeros((T, N), dtype=np.float32)
         self.terminated = np.zeros((T, N), dtype=bool)
         self.truncated = np.zeros((T, N), dtype=bool)

@@ -146,11 +146,3 @@ def make_vec_env(env_id: str, num_envs: int, seed: int | None = None, training: 
     return envs
 
 
-def check_discrete_actions(algo: str, env_id: str, envs: gym.vector.VectorEnv) -> int:
-    """Number of actions, or a one-line error naming the action space the env has."""
-    space = envs.single_action_space
-    if not isinstance(space, gym.spaces.Discrete):
-        raise DrlabError(f"{algo} needs a discrete action space, but {env_id} has {space}")
-    return int(space.n)
-
-
