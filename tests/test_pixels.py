@@ -14,6 +14,7 @@ from drlab.envs.atari import AtariTrainingSignals
 from drlab.envs.vizdoom import DoomFrames, make_vizdoom_env
 from drlab.nets import NatureCNN
 from drlab.policies import ActorCritic
+from drlab.spaces.heads import CategoricalHead
 from test_cli import assert_one_line_error, drlab as run_drlab
 
 pytest.importorskip("ale_py")
@@ -188,7 +189,7 @@ def test_doom_timeout_is_a_truncation_and_frames_are_84x84_gray():
 # ---- Nature CNN ----------------------------------------------------------------------------------
 
 def test_nature_cnn_takes_uint8_and_uses_orthogonal_init():
-    net = ActorCritic(gym.spaces.Box(0, 255, FRAMES, np.uint8), 6, (64,))
+    net = ActorCritic(gym.spaces.Box(0, 255, FRAMES, np.uint8), CategoricalHead(6), (64,))
     assert isinstance(net.body, NatureCNN)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 3 and all((c.bias == 0).all() for c in convs)

@@ -14,6 +14,7 @@ from drlab.algos import a2c, actor_critic, ppo, reinforce
 from drlab.buffers.replay import Batch
 from drlab.run.logger import read_metrics
 from drlab.policies import ActorCritic
+from drlab.spaces.heads import CategoricalHead
 
 torch.manual_seed(0)
 OBS = torch.randn(6, 4)
@@ -23,7 +24,7 @@ VECTORS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 
 def net(shared=False, value_outputs=1):
     torch.manual_seed(1)
-    return ActorCritic(VECTORS, 2, (8,), "tanh", shared, value_outputs, ortho_init=False)
+    return ActorCritic(VECTORS, CategoricalHead(2), (8,), "tanh", shared, value_outputs, ortho_init=False)
 
 
 def grads(model, loss):
@@ -310,7 +311,7 @@ def test_observation_normalizer_matches_numpy_over_batches_and_is_saved_with_the
     x = torch.from_numpy(everything[:3])
     expected = (everything[:3] - everything.mean(0)) / everything.std(0)
     np.testing.assert_allclose(norm(x).numpy(), expected, rtol=1e-3, atol=1e-4)
-    model = ActorCritic(VECTORS, 2, (8,), normalize_obs=True)
+    model = ActorCritic(VECTORS, CategoricalHead(2), (8,), normalize_obs=True)
     model.observe(everything)
     assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count"} <= set(model.state_dict())
 

@@ -46,6 +46,7 @@ class ActorCritic(nn.Module):
                 orthogonal_init(self.policy_head if self.shared_body else self.actor[-1], 0.01)
                 orthogonal_init(self.value_head if self.shared_body else self.critic[-1], 1.0)
         self.head = head  # after the initialisation: a log-std keeps its initial value
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(policy outputs, values) of a batch of observations (float vectors, or uint8 frames)."""
         if self.obs_norm is not None:
