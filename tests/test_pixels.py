@@ -240,6 +240,12 @@ def test_ppo_and_dqn_run_on_atari(tmp_path):
            buffer_size=100)
 
 
+def test_reinforce_learns_from_frames(tmp_path):
+    # Episodes capped at 30 steps, so that 2 envs finish episodes and REINFORCE updates on frames.
+    run, records = _short("reinforce", ATARI, tmp_path, num_envs=2, episodes_per_update=2, max_episode_steps=30)
+    assert any("train/loss" in r for r in records)
+
+
 def test_a2c_preset_runs_on_vizdoom(tmp_path):
     pytest.importorskip("vizdoom")
     run, _ = _short("a2c", DOOM, tmp_path, num_envs=2, total_steps=40)

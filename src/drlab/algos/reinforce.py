@@ -20,6 +20,7 @@ import torch
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.episodes import EpisodeStorage
 from drlab.config import positive
+from drlab.nets import obs_tensor
 from drlab.returns import complete_mask, discounted_returns, explained_variance
 from drlab.spaces.heads import HEAD_SPACES
 
@@ -90,7 +91,8 @@ class Learner(pg.PolicyLearner):
         data = storage.arrays()
         use = complete_mask(data["terminated"], data["truncated"], data["valid"]) & ~data["trained"]
         T, N = use.shape
-        obs = torch.from_numpy(np.concatenate([data["obs"], storage.next_obs[None]]).reshape((T + 1) * N, -1)).to(device)
+        obs = obs_tensor(np.concatenate([data["obs"], storage.next_obs[None]]).reshape((T + 1) * N, *data["obs"].shape[2:]),
+                         device)  # frames stay uint8 and keep their shape
         values_all = None
         if cfg.baseline == "learned":  # a truncated episode's return is completed by V(last obs)
             with torch.no_grad():
