@@ -357,3 +357,43 @@ def test_a_point_whose_worker_dies_three_times_fails_and_the_sweep_goes_on(tmp_p
     points = json.loads((out / "sweep.json").read_text())["points"]
     assert [p["status"] for p in points] == ["failed", "ok"]
     assert "its worker process died 3 times" in points[0]["error"] and points[1]["summary"]["steps"] >= 2000
+
+
+def _sleep_forever():
+    import time
+    time.sleep(3600)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 9), reason="the pool's manager thread as in CPython 3.9+")
+def test_the_pool_notices_the_death_of_the_worker_started_last(monkeypatch):
+    # CPython's submit() wakes the pool's manager thread before it starts the new worker; made slow
+    # here, the start lands after the manager has gone back to waiting on the old list of workers.
+    # Without drlab.sweep.local._watch_new_workers the death of that worker went unnoticed (no
+    # BrokenProcessPool, so the sweep neither reported nor retried its point).
+    import multiprocessing
+    import signal
+    import time
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from drlab.sweep.local import _watch_new_workers
+
+    spawn = ProcessPoolExecutor._spawn_process
+
+    def slow_spawn(self):
+        time.sleep(0.3)
+        spawn(self)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "_spawn_process", slow_spawn)
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    futures = []
+    try:
+        for _ in range(2):
+            futures.append(pool.submit(_sleep_forever))
+            _watch_new_workers(pool)
+        assert len(pool._processes) == 2
+        os.kill(list(pool._processes)[-1], signal.SIGKILL)
+        done, _ = wait(futures, timeout=120, return_when=FIRST_COMPLETED)
+        assert done, "the pool did not notice its worker's death"
+    finally:
+        for process in list(pool._processes.values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)

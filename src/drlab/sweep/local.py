@@ -76,6 +76,7 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None, echo=pr
             executor.shutdown(wait=True, cancel_futures=True)
             executor = new_pool()
             futures[executor.submit(run_point_in_worker, *points[i])] = i
+        _watch_new_workers(executor)
 
     executor = new_pool()
     # Submit only as many points as there are workers, so that nothing waits in the pool's queue
@@ -108,6 +109,23 @@ def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None, echo=pr
         raise
     executor.shutdown(wait=True)
     return outcomes
+
+
+def _watch_new_workers(executor) -> None:
+    """Make the pool's manager thread watch the worker that ``submit`` may just have started.
+
+    CPython's ProcessPoolExecutor.submit (3.9-3.13) wakes its manager thread before it starts the new
+    worker, so the manager can go back to waiting on the old list of workers; a worker missing from
+    it can die unnoticed (no BrokenProcessPool, no retry) until another point returns, which may be
+    hours. A second wakeup, now that the worker is in the pool, makes the manager read the list again.
+    Without the private attribute (another Python), nothing is done."""
+    wakeup = getattr(executor, "_executor_manager_thread_wakeup", None)
+    lock = getattr(executor, "_shutdown_lock", None)
+    if wakeup is None or lock is None:
+        return
+    with lock:
+        if not getattr(executor, "_shutdown_thread", False):
+            wakeup.wakeup()
 
 
 def _outcome(future, attempts: int = 1) -> dict:
