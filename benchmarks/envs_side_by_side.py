@@ -184,9 +184,12 @@ SB3_SOURCE = {
 }
 
 
-def sb3_settings(case: Case) -> dict:
+def sb3_settings(case: Case, gsde: bool = True) -> dict:
     if case.key in ZOO_CONTINUOUS:
         settings = ZOO_CONTINUOUS[case.key]
+        if not gsde:  # the zoo's settings with a state-independent log-std, as drlab's presets have
+            kwargs = {k: v for k, v in settings["kwargs"].items() if k not in ("use_sde", "sde_sample_freq")}
+            settings = {**settings, "kwargs": kwargs}
         rate = settings["kwargs"].get("learning_rate")
         if isinstance(rate, str):  # "lin_7e-4": SB3 calls the schedule with the remaining fraction
             start = float(rate.removeprefix("lin_"))
@@ -215,7 +218,7 @@ def sb3_env(case: Case, wrapper: str | None):
     return env
 
 
-def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = True) -> dict:
+def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = True, gsde: bool = True) -> dict:
     import gymnasium as gym
     import numpy as np
     import stable_baselines3 as sb3
@@ -225,7 +228,7 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
-    settings = sb3_settings(case)
+    settings = sb3_settings(case, gsde)
     wrapper = settings.get("wrapper")
     envs = make_vec_env(lambda: sb3_env(case, wrapper), n_envs=settings["n_envs"], seed=seed)
     if settings.get("normalize"):
@@ -303,7 +306,7 @@ def table(results: dict) -> str:
         d, s = r["drlab"], r["sb3"]
         dw, sw = median([m["seconds"] for m in d]), median([m["seconds"] for m in s])
         fmt = "{:.3f}" if case.env_id == "FrozenLake-v1" else "{:.2f}"
-        source = SB3_SOURCE[case.env_id] + (" + the preset's stop rule" if r.get("stop_rule") else "")
+        source = r.get("sb3_settings", SB3_SOURCE[case.env_id]) + (" + the preset's stop rule" if r.get("stop_rule") else "")
         lines.append(
             f"| {case.env_id} | {case.algo} | {r['budget']:,} | {fmt.format(median([m['score'] for m in d]))} "
             f"| {fmt.format(median([m['score'] for m in s]))} | {dw:.1f} | {sw:.1f} | {sw / dw:.1f}x "
@@ -353,6 +356,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK_STEPS:,} steps and {QUICK_EPISODES} evaluation episodes; writes no files")
     p.add_argument("--out", type=Path, help="results path without suffix (.md and .json; default: by suite)")
+    p.add_argument("--sb3-without-gsde", action="store_true",
+                   help="SB3 with the zoo's continuous settings but without gSDE (use_sde), as drlab has none; "
+                        "writes ...-sb3-without-gsde.md unless --out says otherwise")
     p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:  # one measurement, in this fresh process
@@ -361,12 +367,13 @@ def main() -> None:
         if library == "drlab":
             m = drlab_measure(case, seed, steps, episodes, args.quick)
         else:
-            m = sb3_measure(case, seed, steps, episodes, stop=not args.quick)
+            m = sb3_measure(case, seed, steps, episodes, stop=not args.quick, gsde=not args.sb3_without_gsde)
         print(json.dumps(m))
         return
 
     suite = [c for c in CASES if c.suite == args.suite]
-    args.out = args.out or OUT[args.suite]
+    args.out = args.out or (OUT[args.suite].with_name(OUT[args.suite].name + "-sb3-without-gsde")
+                            if args.sb3_without_gsde else OUT[args.suite])
     unknown = set(args.only or ()) - {c.env_id for c in suite}
     if unknown:
         p.error(f"unknown env(s): {', '.join(sorted(unknown))} (known: {', '.join(dict.fromkeys(c.env_id for c in suite))})")
@@ -388,6 +395,7 @@ def main() -> None:
             for library in order:
                 load = os.getloadavg()[0]
                 command = [sys.executable, __file__, "--measure", library, case.key, str(seed), str(budget), str(episodes)]
+                command += ["--sb3-without-gsde"] if args.sb3_without_gsde else []
                 line, stolen = run_measurement(command + (["--quick"] if args.quick else []))
                 m = {**json.loads(line), "seed": seed, "load": round(load, 2), "cpu_steal": round(stolen, 3)}
                 runs[library].append(m)
@@ -397,7 +405,8 @@ def main() -> None:
         stop_rule = None if args.quick or not rule.get("stop_on_solve") else {
             k: rule[k] for k in ("stop_threshold", "eval_interval", "eval_episodes")}
         results[case.key] = {"env": case.env_id, "algo": case.algo, "budget": budget, "eval_episodes": episodes,
-                             "sb3_settings": SB3_SOURCE[case.env_id], "stop_rule": stop_rule, **runs}
+                             "sb3_settings": SB3_SOURCE[case.env_id] + (" without gSDE" if args.sb3_without_gsde else ""),
+                             "stop_rule": stop_rule, **runs}
         if not args.quick:  # after each case: a long run that is stopped keeps the cases it finished
             write(results, args.out)
     print()
