@@ -56,6 +56,52 @@ def test_the_tanh_log_det_correction_is_the_change_of_variables():
     assert torch.equal(entropy, -log_prob)  # the one-sample estimate
 
 
+def sde_head(sample_freq: int = 3) -> GaussianHead:
+    head = GaussianHead(BOX, sde_sample_freq=sample_freq)
+    head.set_feature_size(4)
+    with torch.no_grad():
+        head.log_std.copy_(torch.linspace(-1.0, 0.5, 12).reshape(4, 3))
+    return head
+
+
+def test_gsde_log_prob_and_entropy_are_the_gaussian_with_the_state_s_std():
+    # outputs = (mean, features z); the action's variance is (z^2) @ exp(log_std)^2 (+ 1e-6, as SB3)
+    head = sde_head()
+    g = torch.Generator().manual_seed(4)
+    mean, features = torch.randn(5, 3, generator=g), torch.randn(5, 4, generator=g)
+    samples = mean + torch.randn(5, 3, generator=g)
+    log_prob, entropy = head.log_prob_entropy(torch.cat([mean, features], -1), samples)
+    std = ((features ** 2) @ head.log_std.exp() ** 2 + 1e-6).sqrt()
+    reference = Independent(Normal(mean, std), 1)
+    assert torch.allclose(log_prob, reference.log_prob(samples), atol=1e-5)
+    assert torch.allclose(entropy, reference.entropy(), atol=1e-5)
+
+
+def test_gsde_noise_is_features_times_a_matrix_held_for_sample_freq_steps():
+    head = sde_head(sample_freq=3)
+    rng = np.random.default_rng(0)
+    n = 20_000
+    features = np.random.default_rng(1).standard_normal((n, 4))
+    outputs = np.concatenate([np.zeros((n, 3)), features], axis=1)
+    first = [head.sample(outputs, rng) for _ in range(3)]
+    assert all(np.array_equal(first[0], x) for x in first[1:])  # the same matrices, the same features
+    fourth = head.sample(outputs, rng)
+    assert not np.allclose(fourth, first[0])  # new matrices every 3 steps
+    # over envs with the same features, the noise has the variance (z^2) @ sigma^2 of log_prob's Gaussian
+    same = np.tile(features[:1], (n, 1))
+    drawn = head.sample(np.concatenate([np.zeros((n, 3)), same], axis=1), np.random.default_rng(2))
+    variance = (same[0] ** 2) @ head.std() ** 2
+    assert np.allclose(drawn.var(axis=0), variance, rtol=0.05)
+    assert np.array_equal(head.mode(outputs[:2]), np.zeros((2, 3), np.float32))  # greedy: the mean
+
+
+def test_gsde_is_refused_without_box_actions_and_with_a_sample_freq_that_does_not_divide_n_steps(tmp_path):
+    assert_one_line_error(run_drlab("train", "a2c", "CartPole-v1", "--sde", "--run-dir", tmp_path / "a"),
+                          "sde (state-dependent exploration) needs a Box action space")
+    assert_one_line_error(run_drlab("train", "ppo", "Pendulum-v1", "--sde", "--sde-sample-freq", "5",
+                                    "--run-dir", tmp_path / "b"), "sde_sample_freq must be -1 or a divisor of n_steps")
+
+
 def test_gaussian_actions_are_clipped_when_sent_and_stored_unclipped():
     head = gaussian(squash=False, log_std=(1.5, 1.5, 1.5))
     samples = head.sample(np.zeros((500, 3), np.float32), np.random.default_rng(0))
@@ -188,3 +234,18 @@ def test_the_head_s_log_std_is_a_learned_parameter_of_the_policy():
     assert torch.allclose(agent.net.head.log_std, torch.full((1,), -0.5))
     optimized = {id(p) for p in learner.optimizer.params}
     assert id(agent.net.head.log_std) in optimized  # also with the critic's own optimizer
+
+
+@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+def test_gsde_trains_evaluates_and_reloads(algo, tmp_path):
+    run = drlab.train(algo, "DrlabTestBoxTarget-v0", seed=0, total_steps=400, num_envs=2, run_dir=tmp_path / "run",
+                      progress=False, final_eval_episodes=3, eval_interval=0, log_interval=100, sde=True,
+                      n_steps=8, sde_sample_freq=4, hidden=[16], **({"batch_size": 16} if algo == "ppo" else {}))
+    assert run.summary["eval"]["episodes"] == 3
+    agent = drlab.load(tmp_path / "run")
+    assert agent.net.head.log_std.shape == (16, 2)  # one noise scale per (feature, action dimension)
+    obs, _ = make_vec_env("DrlabTestBoxTarget-v0", 2).reset(seed=1)
+    actions = agent.act(obs, greedy=True)
+    assert actions.shape == (2, 2) and all(SPACES["DrlabTestBoxTarget-v0"].contains(a) for a in actions)
+    logged = [row for row in read_metrics(tmp_path / "run") if "train/sde_weight_std" in row]
+    assert logged and all("train/action_clip_fraction" in row for row in logged)

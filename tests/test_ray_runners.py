@@ -43,13 +43,15 @@ def test_packed_frames_come_back_exactly():
     assert sum(a.nbytes for a in packed.values()) == n * stack + T * n * 25 + 5 * stack + T * n  # vs (T + 1) n stacks
 
 
-@pytest.mark.parametrize("env_id", ["Acrobot-v1", "Pendulum-v1", "DrlabTestMultiDiscreteTarget-v0"])
-def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, ray_address):
-    # A SyncVectorEnv (env i reset with seed + i) with Discrete, Box (Gaussian noise) or MultiDiscrete
-    # actions, a 10-step time limit so that episodes end and restart inside the rollouts, two
-    # rollouts in a row, 4 envs on 2 runners.
-    cfg = build_config(a2c.Config, env_id, {"num_envs": 4, "n_steps": 16, "runners": 2, "seed": 3,
-                                            "max_episode_steps": 10, "env_packages": ("tests.action_space_envs",)})
+@pytest.mark.parametrize("env_id, sde", [("Acrobot-v1", False), ("Pendulum-v1", False), ("Pendulum-v1", True),
+                                         ("DrlabTestMultiDiscreteTarget-v0", False)])
+def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, sde, ray_address):
+    # A SyncVectorEnv (env i reset with seed + i) with Discrete, Box (Gaussian noise, or gSDE's noise
+    # matrices held for 4 steps) or MultiDiscrete actions, a 10-step time limit so that episodes end
+    # and restart inside the rollouts, two rollouts in a row, 4 envs on 2 runners.
+    cfg = build_config(a2c.Config, env_id, {"num_envs": 4, "n_steps": 16, "runners": 2, "seed": 3, "sde": sde,
+                                            "sde_sample_freq": 4, "max_episode_steps": 10,
+                                            "env_packages": ("tests.action_space_envs",)})
     envs = make_vec_env(env_id, 4, training=True, max_episode_steps=10)
     torch.manual_seed(0)
     agent = a2c.make_agent(cfg, envs.single_observation_space, envs.single_action_space, torch.device("cpu"))

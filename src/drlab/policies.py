@@ -40,6 +40,9 @@ class ActorCritic(nn.Module):
         else:
             self.actor = mlp_on(obs_space, hidden, num_actions, act)
             self.critic = mlp_on(obs_space, hidden, value_outputs, act)
+            features = self.actor[-1].in_features
+        if head.uses_features:  # gSDE: the head's noise matrices act on these features
+            head.set_feature_size(features)
         if ortho_init:  # sqrt 2 inside; the usual PPO/A2C heads are small policy outputs, unit value outputs
             orthogonal_init(self, math.sqrt(2))
             if head_init == "small":
@@ -53,13 +56,29 @@ class ActorCritic(nn.Module):
             obs = self.obs_norm(obs)
         if self.shared_body:
             features = self.body(obs)
-            return self.policy_head(features), self.value_head(features)
+            return self._policy_head(features), self.value_head(features)
+        if self.head.uses_features:
+            return self._actor_with_features(obs), self.critic(obs)
         return self.actor(obs), self.critic(obs)
 
     def policy_outputs(self, obs: torch.Tensor) -> torch.Tensor:
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
-        return self.policy_head(self.body(obs)) if self.shared_body else self.actor(obs)
+        if self.shared_body:
+            return self._policy_head(self.body(obs))
+        return self._actor_with_features(obs) if self.head.uses_features else self.actor(obs)
+
+    # gSDE (head.uses_features): the policy's outputs followed by the last hidden features they come
+    # from, detached (the noise's scale learns through the head's log-std, not through the features).
+    def _policy_head(self, features: torch.Tensor) -> torch.Tensor:
+        outputs = self.policy_head(features)
+        return torch.cat([outputs, features.detach()], dim=-1) if self.head.uses_features else outputs
+
+    def _actor_with_features(self, obs: torch.Tensor) -> torch.Tensor:
+        *hidden, last = self.actor
+        for layer in hidden:
+            obs = layer(obs)
+        return torch.cat([last(obs), obs.detach()], dim=-1)
 
     def observe(self, obs: np.ndarray) -> None:
         """Fold training observations into the normalizer's statistics (no-op without one)."""

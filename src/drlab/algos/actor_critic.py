@@ -76,7 +76,7 @@ class Config(pg.RolloutConfig):
 # is what this algorithm is; its critic learns from replay, where a moving reward scale would mix
 # units). A config.json that has them with these values still loads.
 RETIRED_SETTINGS = {"shared_body": True, "normalize_rewards": False}
-ADDED_SETTINGS = pg.ADDED_SETTINGS
+ADDED_SETTINGS = {**pg.ADDED_SETTINGS, **pg.ADDED_ROLLOUT_SETTINGS}
 
 
 def check_env(cfg: Config, envs) -> None:

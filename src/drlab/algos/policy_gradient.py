@@ -79,25 +79,46 @@ class RolloutConfig(PGConfig):
     """GAE lambda (1: n-step advantages, bootstrapped at the end of the rollout)."""
     normalize_advantages: bool = False
     """Normalise advantages (over the rollout; per minibatch in PPO)."""
+    sde: bool = False
+    """Box actions: generalized state-dependent exploration (gSDE, Raffin et al. 2022). The noise is
+    the policy's last hidden features times a random matrix held for sde_sample_freq steps, so it
+    is smooth in time and depends on the state; log_std_init is then the log-std of that matrix's
+    entries. As rl-baselines3-zoo's `use_sde`."""
+    sde_sample_freq: int = -1
+    """With sde: draw new noise matrices every this many steps; -1: at the start of each rollout.
+    Must divide n_steps, so that every rollout starts with new ones."""
 
     def validate(self) -> None:
         super().validate()
         positive(self, "n_steps")
         in_unit_interval(self, "gae_lambda")
+        if self.sde_sample_freq != -1 and (self.sde_sample_freq < 1 or self.n_steps % self.sde_sample_freq):
+            raise DrlabError(f"sde_sample_freq must be -1 or a divisor of n_steps ({self.n_steps}), "
+                             f"got {self.sde_sample_freq}")
+
+    def noise_interval(self) -> int | None:
+        """Steps between gSDE's noise draws, or None without gSDE."""
+        if not self.sde:
+            return None
+        return self.n_steps if self.sde_sample_freq == -1 else self.sde_sample_freq
+
+
+def sde_interval(cfg: PGConfig) -> int | None:
+    return cfg.noise_interval() if isinstance(cfg, RolloutConfig) else None
 
 
 def check_env(algo: str, cfg: PGConfig, envs) -> None:
     """An action space the algorithm takes (and, for squashing, finite bounds); observation
     normalisation only on vectors."""
     check_action_space(algo, cfg.env_id, envs.single_action_space)
-    make_head(envs.single_action_space, cfg.squash_actions)
+    make_head(envs.single_action_space, cfg.squash_actions, sde_sample_freq=sde_interval(cfg))
     if cfg.normalize_obs:
         check_normalizable(algo, cfg.env_id, envs.single_observation_space)
 
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
                       value_outputs: int = 1) -> PolicyAgent:
-    head = make_head(action_space, cfg.squash_actions, cfg.log_std_init)
+    head = make_head(action_space, cfg.squash_actions, cfg.log_std_init, sde_interval(cfg))
     net = ActorCritic(obs_space, head, tuple(cfg.hidden), cfg.activation,
                       shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16, cfg.head_init).to(device)
     return PolicyAgent(net, obs_space, device, cfg.seed)
@@ -138,6 +159,7 @@ class PolicyLearner:
 
 # Settings added since, with the value older runs had in effect (each algorithm's ADDED_SETTINGS holds these).
 ADDED_SETTINGS = {"head_init": "small", "log_std_init": 0.0, "squash_actions": False}
+ADDED_ROLLOUT_SETTINGS = {"sde": False, "sde_sample_freq": -1}
 
 
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:

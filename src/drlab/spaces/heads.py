@@ -15,6 +15,10 @@ Box(low, high)        diagonal Gaussian, state-independent        float32, the  
 Box, squash=True      the Gaussian through tanh, rescaled to      float32, the        tanh of the
                       the bounds (log-prob with the tanh          pre-tanh sample     mean, rescaled
                       log-det correction)
+Box, gSDE             diagonal Gaussian whose std depends on the  float32, the        the mean
+                      state: the noise is the policy's last       unclipped sample
+                      features times a random matrix held for
+                      sde_sample_freq steps (Raffin et al. 2022)
 ====================  ==========================================  ==================  ===============
 
 What the loops and losses call, never branching on the space:
@@ -65,6 +69,7 @@ class ActionHead(nn.Module):
     """The interface; subclasses set ``num_inputs``, ``sample_shape`` and ``sample_dtype``."""
 
     num_inputs: int
+    uses_features = False  # outputs end with the policy's last hidden features (gSDE; see set_feature_size)
     sample_shape: tuple[int, ...] = ()
     sample_dtype = np.int64
     continuous = False  # samples vary continuously with the outputs (not through an argmax or a threshold)
@@ -188,30 +193,54 @@ class GaussianHead(ActionHead):
     Gaussian's minus the tanh log-det (the constant log-det of the rescaling left out: it
     cancels in every ratio and gradient). Its entropy has no closed form: the one-sample
     estimate -log pi(a) is used, as Stable-Baselines3 does.
+
+    sde_sample_freq (an int: generalized state-dependent exploration, Raffin et al. 2022): the
+    outputs are the mean followed by the policy's last hidden features z (F of them, detached, as
+    Stable-Baselines3 does by default), and the log-std is an F x A matrix. A sample is
+    mean + z @ E with E, one F x A matrix per env drawn from N(0, exp(log_std)^2), held for
+    sde_sample_freq calls of ``sample`` (one per env step): the noise is smooth in time and
+    depends on the state. Its distribution, for log-probs and entropy, is the Gaussian with
+    variance (z^2) @ exp(log_std)^2 per action dimension.
     """
 
     sample_dtype = np.float32
     continuous = True
 
-    def __init__(self, space: gym.spaces.Box, squash: bool = False, log_std_init: float = 0.0):
+    def __init__(self, space: gym.spaces.Box, squash: bool = False, log_std_init: float = 0.0,
+                 sde_sample_freq: int | None = None):
         super().__init__()
         self.shape, self.dtype, self.squash = space.shape, space.dtype, squash
         self.low = space.low.reshape(-1).astype(np.float64)
         self.high = space.high.reshape(-1).astype(np.float64)
         self.num_inputs = int(np.prod(space.shape))
         self.sample_shape = (self.num_inputs,)
-        self.log_std = nn.Parameter(torch.full((self.num_inputs,), float(log_std_init)))
+        self.log_std_init, self.sde_sample_freq = float(log_std_init), sde_sample_freq
+        self.uses_features = sde_sample_freq is not None
+        if not self.uses_features:
+            self.log_std = nn.Parameter(torch.full((self.num_inputs,), self.log_std_init))
+        self.noise, self.samples_drawn = None, 0  # gSDE: the envs' current matrices E, and calls of sample
         if squash and not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
             raise DrlabError(f"squash_actions needs finite action bounds, but the action space is {space}")
+
+    def set_feature_size(self, features: int) -> None:
+        """gSDE: the size F of the features the network appends to the mean (called by the network)."""
+        self.log_std = nn.Parameter(torch.full((features, self.num_inputs), self.log_std_init))
 
     def std(self) -> np.ndarray:
         return self.log_std.detach().exp().cpu().numpy()
 
     def sample(self, outputs, rng):
-        return (outputs + self.std() * rng.standard_normal(outputs.shape)).astype(np.float32)
+        if not self.uses_features:
+            return (outputs + self.std() * rng.standard_normal(outputs.shape)).astype(np.float32)
+        mean, features = outputs[:, :self.num_inputs], outputs[:, self.num_inputs:]
+        if self.samples_drawn % self.sde_sample_freq == 0 or self.noise is None or len(self.noise) != len(outputs):
+            std = self.std()
+            self.noise = std * rng.standard_normal((len(outputs), *std.shape))
+        self.samples_drawn += 1
+        return (mean + np.einsum("nf,nfa->na", features, self.noise)).astype(np.float32)
 
     def mode(self, outputs):
-        return outputs.astype(np.float32)
+        return outputs[:, :self.num_inputs].astype(np.float32)
 
     def to_env(self, samples):
         if self.squash:
@@ -221,23 +250,32 @@ class GaussianHead(ActionHead):
         return actions.astype(self.dtype).reshape(len(samples), *self.shape)
 
     def log_prob_entropy(self, outputs, samples):
-        log_std = self.log_std.expand_as(outputs)
-        log_prob = (-0.5 * ((samples - outputs) / log_std.exp()) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+        if self.uses_features:  # the state's std: sqrt((z^2) @ exp(log_std)^2)
+            mean, features = outputs[:, :self.num_inputs], outputs[:, self.num_inputs:]
+            log_std = 0.5 * torch.log((features ** 2) @ torch.exp(2 * self.log_std) + 1e-6)  # + 1e-6 as SB3
+        else:
+            mean, log_std = outputs, self.log_std.expand_as(outputs)
+        log_prob = (-0.5 * ((samples - mean) / log_std.exp()) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
         if self.squash:
             log_prob = log_prob - tanh_log_det(samples)
             return log_prob, -log_prob
         return log_prob, (0.5 + 0.5 * LOG_2PI + log_std).sum(-1)
 
     def diagnostics(self, samples):
-        metrics = {"policy_std": float(self.std().mean())}
+        # gSDE: the mean std of the noise matrices' entries (the action's std also scales with |z|)
+        metrics = {"sde_weight_std" if self.uses_features else "policy_std": float(self.std().mean())}
         if not self.squash and len(samples):
             outside = (samples < self.low) | (samples > self.high)
             metrics["action_clip_fraction"] = float(outside.mean())
         return metrics
 
 
-def make_head(action_space: gym.Space, squash: bool = False, log_std_init: float = 0.0) -> ActionHead:
-    """The head for an action space (the caller has checked it is one of these)."""
+def make_head(action_space: gym.Space, squash: bool = False, log_std_init: float = 0.0,
+              sde_sample_freq: int | None = None) -> ActionHead:
+    """The head for an action space (the caller has checked it is one of these); ``sde_sample_freq``
+    (Box only) asks for gSDE."""
+    if sde_sample_freq is not None and not isinstance(action_space, gym.spaces.Box):
+        raise DrlabError(f"sde (state-dependent exploration) needs a Box action space, not {action_space}")
     if isinstance(action_space, gym.spaces.Discrete):
         return CategoricalHead(int(action_space.n), int(action_space.start))
     if isinstance(action_space, gym.spaces.MultiDiscrete):
@@ -245,7 +283,7 @@ def make_head(action_space: gym.Space, squash: bool = False, log_std_init: float
     if isinstance(action_space, gym.spaces.MultiBinary):
         return BernoulliHead(tuple(np.atleast_1d(action_space.n)))
     if isinstance(action_space, gym.spaces.Box):
-        return GaussianHead(action_space, squash, log_std_init)
+        return GaussianHead(action_space, squash, log_std_init, sde_sample_freq)
     raise DrlabError(f"no action head for {action_space}")
 
 
