@@ -149,8 +149,8 @@ HIGHWAY_PPO = dict(n_envs=6, kwargs=dict(
     n_epochs=10, learning_rate=5e-4, gamma=0.8))
 
 # rl-baselines3-zoo's continuous-control settings (hyperparams/ppo.yml and a2c.yml, commit 22e3ff2),
-# gSDE included where the zoo uses it (drlab has no gSDE: its presets take the same settings with a
-# state-independent Gaussian log-std). "lin_X" learning rates decay linearly to 0.
+# gSDE (use_sde) included where the zoo uses it, as drlab's presets do (--sde). "lin_X" learning rates
+# decay linearly to 0.
 ZOO_CONTINUOUS = {
     "ppo:Pendulum-v1": dict(n_envs=4, kwargs=dict(
         n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3, clip_range=0.2,
@@ -357,7 +357,8 @@ def main() -> None:
                    help=f"smoke test: {QUICK_STEPS:,} steps and {QUICK_EPISODES} evaluation episodes; writes no files")
     p.add_argument("--out", type=Path, help="results path without suffix (.md and .json; default: by suite)")
     p.add_argument("--sb3-without-gsde", action="store_true",
-                   help="SB3 with the zoo's continuous settings but without gSDE (use_sde), as drlab has none; "
+                   help="SB3 with the zoo's continuous settings but without gSDE (use_sde), for a comparison with drlab "
+                        "presets run with sde=false; "
                         "writes ...-sb3-without-gsde.md unless --out says otherwise")
     p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
     args = p.parse_args()

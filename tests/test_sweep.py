@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +180,22 @@ def test_a_tiny_grid_through_the_command_line(tmp_path):
     assert len(rows) == 2 and all("/2 " in row for row in rows)
     assert rows[0] in result.stdout and f"sweep directory: {out}" in result.stdout
     assert (out / "sweep.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("algo, env_id, settings", [
+    ("ppo", "Pendulum-v1", ["--set", "sde=false,true", "--set", "n_steps=64", "--set", "batch_size=64"]),
+    ("reinforce", "tests.action_space_envs:DrlabTestMultiBinaryTarget-v0", ["--set", "lr=1e-3,3e-3"]),
+])
+def test_sweeps_run_on_box_and_multi_binary_actions(algo, env_id, settings, tmp_path):
+    out = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "drlab.cli", "sweep", algo, env_id, *settings, "--seeds", "0", "--jobs", "1",
+         "--out", str(out), "--set", "total_steps=256", "--set", "eval_interval=0", "--set", "final_eval_episodes=2",
+         "--set", "num_envs=2"],
+        capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert len(points) == 2 and all(p["status"] == "ok" and p["summary"]["eval"]["episodes"] == 2 for p in points)
 
 
 def _children(pid: int) -> list[int]:
