@@ -26,6 +26,7 @@ import torch
 from drlab.envs import make_vec_env
 from drlab.nets import obs_tensor, orthogonal_init
 from drlab.policies import ActorCritic
+from drlab.spaces.heads import CategoricalHead
 
 ENV = "SpaceInvadersNoFrameskip-v4"
 RESULTS = Path(__file__).parent / "results"
@@ -44,7 +45,7 @@ def random_play_frames(count: int, seed: int) -> np.ndarray:
 
 def initial_policy(frames: np.ndarray, seed: int, head_gain: float | None) -> dict:
     torch.manual_seed(seed)
-    net = ActorCritic(gym.spaces.Box(0, 255, frames.shape[1:], np.uint8), 6, (512,))  # drlab's init: sqrt 2 inside, 0.01 policy, 1.0 value head
+    net = ActorCritic(gym.spaces.Box(0, 255, frames.shape[1:], np.uint8), CategoricalHead(6), (512,))  # drlab's init: sqrt 2 inside, 0.01 policy, 1.0 value head
     if head_gain is not None:  # the notebooks': sqrt 2 on the heads too
         orthogonal_init(net.policy_head, head_gain)
         orthogonal_init(net.value_head, head_gain)

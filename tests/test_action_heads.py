@@ -112,8 +112,10 @@ def test_gaussian_actions_are_clipped_when_sent_and_stored_unclipped():
     assert outside.any()  # the stored samples go beyond the bounds...
     inside = ~outside
     assert np.array_equal(sent[inside], samples[inside])  # ...and only those are changed when sent
-    metrics = head.diagnostics(samples)
-    assert metrics["action_clip_fraction"] == pytest.approx(outside.mean())
+    valid = np.arange(500) % 3 != 0  # only the valid rows count
+    metrics = head.diagnostics(samples, valid)
+    assert metrics["action_clip_fraction"] == pytest.approx(outside[valid].mean())
+    assert outside[valid].mean() != outside.mean()
     assert metrics["policy_std"] == pytest.approx(np.exp(1.5))
     # squashed: tanh of the sample, rescaled to the bounds; greedy is tanh of the mean
     squash = gaussian(squash=True)
@@ -164,11 +166,20 @@ def test_bernoulli_log_prob_entropy_and_sampling_match_torch():
     assert head.to_env(drawn[:2]).shape == (2, 2, 3)
 
 
+def test_the_categorical_log_prob_is_the_one_of_log_prob_entropy_and_of_torch():
+    head, logits = CategoricalHead(5), torch.randn(64, 5, dtype=torch.float64)
+    index = torch.from_numpy(head.sample(logits.numpy(), np.random.default_rng(0)))
+    log_prob, entropy = head.log_prob_entropy(logits, index)
+    assert torch.allclose(head.log_prob(logits, index), log_prob)
+    assert torch.allclose(log_prob, Categorical(logits=logits).log_prob(index))
+    assert torch.allclose(entropy, Categorical(logits=logits).entropy())
+
+
 def test_the_categorical_head_shifts_by_the_space_s_start():
     head = make_head(gym.spaces.Discrete(3, start=-1))
     assert isinstance(head, CategoricalHead)
     assert head.to_env(np.array([0, 2])).tolist() == [-1, 1]
-    assert head.diagnostics(np.array([0])) == {}
+    assert head.diagnostics(np.array([0]), np.array([True])) == {}
 
 
 @pytest.mark.parametrize("algo", ["dqn", "actor-critic", "option-critic"])

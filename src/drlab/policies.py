@@ -57,24 +57,22 @@ class ActorCritic(nn.Module):
         if self.shared_body:
             features = self.body(obs)
             return self._policy_head(features), self.value_head(features)
-        if self.head.uses_features:
-            return self._actor_with_features(obs), self.critic(obs)
-        return self.actor(obs), self.critic(obs)
+        return self._actor(obs), self.critic(obs)
 
     def policy_outputs(self, obs: torch.Tensor) -> torch.Tensor:
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
-        if self.shared_body:
-            return self._policy_head(self.body(obs))
-        return self._actor_with_features(obs) if self.head.uses_features else self.actor(obs)
+        return self._policy_head(self.body(obs)) if self.shared_body else self._actor(obs)
 
-    # gSDE (head.uses_features): the policy's outputs followed by the last hidden features they come
-    # from, detached (the noise's scale learns through the head's log-std, not through the features).
+    # gSDE (head.uses_features): the policy's outputs are followed by the last hidden features they
+    # come from, detached (the noise's scale learns through the head's log-std, not the features).
     def _policy_head(self, features: torch.Tensor) -> torch.Tensor:
         outputs = self.policy_head(features)
         return torch.cat([outputs, features.detach()], dim=-1) if self.head.uses_features else outputs
 
-    def _actor_with_features(self, obs: torch.Tensor) -> torch.Tensor:
+    def _actor(self, obs: torch.Tensor) -> torch.Tensor:
+        if not self.head.uses_features:
+            return self.actor(obs)
         *hidden, last = self.actor
         for layer in hidden:
             obs = layer(obs)

@@ -146,7 +146,7 @@ class OnPolicyLearner(PolicyLearner):
     def diagnostics(self, rollout: Rollout, values: np.ndarray, advantages: np.ndarray, returns: np.ndarray) -> dict:
         """The rollout's value and advantage statistics and what the action head reports."""
         return {**rollout_diagnostics(rollout, values, advantages, returns),
-                **self.agent.net.head.diagnostics(rollout.actions[rollout.valid])}
+                **self.agent.net.head.diagnostics(rollout.actions, rollout.valid)}
 
 
 def rollout_diagnostics(rollout: Rollout, values: np.ndarray, advantages: np.ndarray, returns: np.ndarray) -> dict:

@@ -67,6 +67,10 @@ class PGConfig(RunConfig):
         in_unit_interval(self, "gamma", "rmsprop_alpha")
         hidden_sizes(self)
 
+    def noise_interval(self) -> int | None:
+        """Steps between gSDE's noise draws, or None without gSDE (only rollout algorithms have it)."""
+        return None
+
 
 @dataclass
 class RolloutConfig(PGConfig):
@@ -103,22 +107,18 @@ class RolloutConfig(PGConfig):
         return self.n_steps if self.sde_sample_freq == -1 else self.sde_sample_freq
 
 
-def sde_interval(cfg: PGConfig) -> int | None:
-    return cfg.noise_interval() if isinstance(cfg, RolloutConfig) else None
-
-
 def check_env(algo: str, cfg: PGConfig, envs) -> None:
     """An action space the algorithm takes (and, for squashing, finite bounds); observation
     normalisation only on vectors."""
     check_action_space(algo, cfg.env_id, envs.single_action_space)
-    make_head(envs.single_action_space, cfg.squash_actions, sde_sample_freq=sde_interval(cfg))
+    make_head(envs.single_action_space, cfg.squash_actions, sde_sample_freq=cfg.noise_interval())
     if cfg.normalize_obs:
         check_normalizable(algo, cfg.env_id, envs.single_observation_space)
 
 
 def make_policy_agent(cfg: PGConfig, obs_space, action_space, device, shared_body: bool,
                       value_outputs: int = 1) -> PolicyAgent:
-    head = make_head(action_space, cfg.squash_actions, cfg.log_std_init, sde_interval(cfg))
+    head = make_head(action_space, cfg.squash_actions, cfg.log_std_init, cfg.noise_interval())
     net = ActorCritic(obs_space, head, tuple(cfg.hidden), cfg.activation,
                       shared_body, value_outputs, cfg.ortho_init, cfg.normalize_obs, cfg.bf16, cfg.head_init).to(device)
     return PolicyAgent(net, obs_space, device, cfg.seed)

@@ -109,7 +109,7 @@ class Learner(pg.PolicyLearner):
         metrics["grad_norm"] = self.optimizer.step(loss)
         storage.drop_trained(data["trained"] | use, data["valid"])
         self.agent.net.observe(data["obs"][use])
-        metrics.update(lr=lr, target_mean=returns[use].mean(), **self.agent.net.head.diagnostics(actions[use]))
+        metrics.update(lr=lr, target_mean=returns[use].mean(), **self.agent.net.head.diagnostics(actions, use))
         if values_all is not None:
             metrics.update(value_mean=values_all[:-1][use].mean(),
                            explained_variance=explained_variance(values_all[:-1][use], returns[use]))

@@ -30,8 +30,8 @@ What the loops and losses call, never branching on the space:
   samples clipped to the bounds (the unclipped sample is what is stored and scored, as in
   Stable-Baselines3 and CleanRL), squashed ones rescaled;
 - ``log_prob(outputs, samples)`` and ``log_prob_entropy(outputs, samples)``: PyTorch, per row;
-- ``diagnostics(samples)``: what a continuous policy needs watched (the policy's std, the fraction
-  of sampled action components outside the bounds).
+- ``diagnostics(samples, valid)``: what a continuous policy needs watched (the policy's std, the
+  fraction of sampled action components outside the bounds), over the rows where ``valid`` holds.
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ class ActionHead(nn.Module):
     def log_prob(self, outputs: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
         return self.log_prob_entropy(outputs, samples)[0]
 
-    def diagnostics(self, samples: np.ndarray) -> dict:
-        """Metrics of the policy and of a batch of stored samples (valid rows only)."""
+    def diagnostics(self, samples: np.ndarray, valid: np.ndarray) -> dict:
+        """Metrics of the policy and of the stored samples where ``valid`` (a mask of their leading
+        axes) holds; a head with nothing to report does not index the samples."""
         return {}
 
 
@@ -112,6 +113,9 @@ class CategoricalHead(ActionHead):
 
     def log_prob_entropy(self, outputs, samples):
         return categorical_terms(outputs, samples)
+
+    def log_prob(self, outputs, samples):  # without the entropy's softmax and sum
+        return F.log_softmax(outputs, dim=-1).gather(-1, samples.unsqueeze(-1)).squeeze(-1)
 
 
 class MultiCategoricalHead(ActionHead):
@@ -261,7 +265,8 @@ class GaussianHead(ActionHead):
             return log_prob, -log_prob
         return log_prob, (0.5 + 0.5 * LOG_2PI + log_std).sum(-1)
 
-    def diagnostics(self, samples):
+    def diagnostics(self, samples, valid):
+        samples = samples[valid]
         # gSDE: the mean std of the noise matrices' entries (the action's std also scales with |z|)
         metrics = {"sde_weight_std" if self.uses_features else "policy_std": float(self.std().mean())}
         if not self.squash and len(samples):
