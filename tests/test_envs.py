@@ -1,9 +1,11 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from drlab.envs import make_vec_env
 from drlab.envs.autoreset import EpisodeStats
 from drlab.errors import DrlabError
+from drlab.evaluate import evaluate
 
 
 def test_cartpole_uses_the_native_vector_env_with_next_step_autoreset():
@@ -59,3 +61,41 @@ def test_episode_stats_against_a_per_env_brute_force():
                 expected.append((e, round(total, 9), length))
                 total, length, skip = 0.0, 0, True
     assert sorted(got) == sorted(expected)
+
+
+SEEDS_SEEN: list = []
+
+
+class SeedRecorder(gym.Env):
+    """Records the seeds it is reset with; episodes last one step."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        SEEDS_SEEN.append(seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, True, False, {}
+
+
+class FirstAction:
+    def act(self, obs, greedy=True, starts=None):
+        return np.zeros(len(obs), dtype=np.int64)
+
+
+def test_evaluations_with_consecutive_seeds_share_no_env_s_episodes():
+    """Env i of an evaluation with seed s is reset with 16 s + i, so the runs of seeds 0, 1, 2, ...
+    (evaluated with their seed + an offset) are scored on different episodes; with s + i they
+    would share 15 of 16 envs."""
+    if "DrlabTestSeedRecorder-v0" not in gym.registry:
+        gym.register("DrlabTestSeedRecorder-v0", entry_point=SeedRecorder)
+    seen = {}
+    for seed in (1_000_000, 1_000_001):
+        SEEDS_SEEN.clear()
+        assert evaluate(FirstAction(), "DrlabTestSeedRecorder-v0", 40, seed)["episodes"] == 40
+        seen[seed] = {s for s in SEEDS_SEEN if s is not None}
+    assert seen[1_000_000] == set(range(16_000_000, 16_000_016))
+    assert seen[1_000_001] == set(range(16_000_016, 16_000_032))

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import drlab
+import drlab.evaluate
 from drlab.envs import make_env, make_vec_env
 from drlab.errors import DrlabError
 from drlab.run.logger import read_metrics
@@ -211,9 +212,11 @@ BEFORE = Path(__file__).parent / "fixtures" / "cartpole_presets_before_encoders.
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo", "a2c", "reinforce", "actor-critic", "option-critic"])
-def test_cartpole_presets_log_what_they_logged_before_the_encoders(algo, tmp_path):
+def test_cartpole_presets_log_what_they_logged_before_the_encoders(algo, tmp_path, monkeypatch):
     """Each CartPole preset, 3000 steps on seed 7, against the metrics the same run logged before the
-    observation encoders existed (saved from that version of drlab)."""
+    observation encoders existed (saved from that version of drlab). The final evaluation's envs are
+    seeded as they were then (seed + i; now seed x 16 + i, see drlab.evaluate.eval_env_seed)."""
+    monkeypatch.setattr(drlab.evaluate, "eval_env_seed", lambda seed: seed)
     before = json.loads(BEFORE.read_text())[algo]
     run = drlab.train(algo, "CartPole-v1", seed=7, total_steps=3000, run_dir=tmp_path / "run", progress=False,
                       final_eval_episodes=3, eval_interval=0, log_interval=500)

@@ -14,6 +14,12 @@ from drlab.envs.autoreset import EpisodeStats, game_signals
 MAX_EVAL_ENVS = 16
 
 
+def eval_env_seed(seed: int) -> int:
+    """The seed the evaluation envs are reset with (env i gets it + i): blocks of MAX_EVAL_ENVS
+    seeds, one per evaluation seed, below 2**31 (ALE's vector env takes a 32-bit int)."""
+    return seed * MAX_EVAL_ENVS % 2**31
+
+
 def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
              max_episode_steps: int | None = None, frame_stack: int = 1) -> dict:
     """Mean and std of raw returns over exactly ``episodes`` episodes (truncated after
@@ -22,6 +28,9 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
 
     The episodes run on up to 16 envs at once. Each env is given a fixed quota of episodes
     up front; taking "the first N episodes to finish" instead would favour short episodes.
+    ``seed`` picks the episodes: the envs are reset with seed x 16 (env i with that + i, as
+    Gymnasium seeds vector envs), so evaluations with different seeds share no env's episodes
+    (with seed + i, runs of consecutive seeds would be scored on nearly the same episodes).
     For an agent with options the result also holds ``options``: the mean duration of an option
     (steps from its choice to the next choice of another option or the episode's end) and each
     option's share of the steps, over the evaluated episodes.
@@ -35,7 +44,7 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
 
         option_stats = OptionStats(n, agent.net.num_options)
     try:
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = envs.reset(seed=eval_env_seed(seed))
         stats = EpisodeStats(n)
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
