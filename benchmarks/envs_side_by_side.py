@@ -294,6 +294,17 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def seed_ranges(seeds: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
+    spans: list[list[int]] = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
 def table(results: dict) -> str:
     lines = ["| env | algo | budget (env steps) | drlab median score | SB3 median score | drlab median wall s "
              "| SB3 median wall s | wall ratio (SB3 / drlab) | median steps (drlab / SB3) | seeds | SB3 settings "
@@ -311,7 +322,7 @@ def table(results: dict) -> str:
             f"| {case.env_id} | {case.algo} | {r['budget']:,} | {fmt.format(median([m['score'] for m in d]))} "
             f"| {fmt.format(median([m['score'] for m in s]))} | {dw:.1f} | {sw:.1f} | {sw / dw:.1f}x "
             f"| {median([m['steps'] for m in d]):,.0f} / {median([m['steps'] for m in s]):,.0f} "
-            f"| {','.join(str(m['seed']) for m in d)} | {source} | {case.published or '-'} |")
+            f"| {seed_ranges([m['seed'] for m in d])} | {source} | {case.published or '-'} |")
     return "\n".join(lines)
 
 
@@ -360,6 +371,9 @@ def main() -> None:
                    help="SB3 with the zoo's continuous settings but without gSDE (use_sde), for a comparison with drlab "
                         "presets run with sde=false; "
                         "writes ...-sb3-without-gsde.md unless --out says otherwise")
+    p.add_argument("--add-seeds", action="store_true",
+                   help="keep the results of the case's other seeds already in the output and add these seeds to them "
+                        "(default: the seeds measured now replace the case's results)")
     p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:  # one measurement, in this fresh process
@@ -389,8 +403,11 @@ def main() -> None:
         seeds = args.highway_seeds if case.env_id.startswith("highway") else args.seeds
         budget = QUICK_STEPS if args.quick else args.steps or preset(case)["total_steps"]
         episodes = QUICK_EPISODES if args.quick else case.eval_episodes
+        measured = [int(s) for s in seeds.split(",")]
         runs = {"drlab": [], "sb3": []}
-        for seed in (int(s) for s in seeds.split(",")):
+        if args.add_seeds and case.key in results:
+            runs = {lib: [m for m in results[case.key][lib] if m["seed"] not in measured] for lib in runs}
+        for seed in measured:
             order = ("drlab", "sb3") if turn % 2 == 0 else ("sb3", "drlab")
             turn += 1
             for library in order:
@@ -407,7 +424,7 @@ def main() -> None:
             k: rule[k] for k in ("stop_threshold", "eval_interval", "eval_episodes")}
         results[case.key] = {"env": case.env_id, "algo": case.algo, "budget": budget, "eval_episodes": episodes,
                              "sb3_settings": SB3_SOURCE[case.env_id] + (" without gSDE" if args.sb3_without_gsde else ""),
-                             "stop_rule": stop_rule, **runs}
+                             "stop_rule": stop_rule, **{lib: sorted(ms, key=lambda m: m["seed"]) for lib, ms in runs.items()}}
         if not args.quick:  # after each case: a long run that is stopped keeps the cases it finished
             write(results, args.out)
     print()
