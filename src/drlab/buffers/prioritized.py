@@ -25,8 +25,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
 
-    def add(self, *transitions) -> np.ndarray:
-        slots = super().add(*transitions)
+    def add(self, *transitions, **columns) -> np.ndarray:
+        slots = super().add(*transitions, **columns)
         self.tree.update(slots, np.full(len(slots), self.max_priority))
         return slots
 
@@ -80,8 +80,8 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
         self.priorities[slots] = priorities
         self.tree.update(slots, np.exp(symlog(self.priorities[slots])))
 
-    def add(self, *transitions) -> np.ndarray:
-        slots = super().add(*transitions)
+    def add(self, *transitions, **columns) -> np.ndarray:
+        slots = super().add(*transitions, **columns)
         self._set(slots, np.full(len(slots), self.max_priority))
         self.added_since_sort += len(slots)
         if self.added_since_sort >= self.sort_interval:

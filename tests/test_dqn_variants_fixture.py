@@ -1,0 +1,74 @@
+"""DQN logs the same numbers before and after its loop moved to the shared off-policy loop
+(drlab.algos.off_policy): each variant, a short run on a fixed seed, against the metrics the same run
+logged before (saved by running this file: ``python tests/test_dqn_variants_fixture.py``, from the
+version of drlab before the move).
+
+The cases cover every replay (online, uniform, symlog-softmax, per), every bootstrap target (max,
+double, sarsa with its one-step-late insert, expected-sarsa), n-step windows, Polyak and hard target
+updates, no target network, several envs, and frames (Atari, with the frame store)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import drlab
+from drlab.run.logger import read_metrics
+
+FIXTURE = Path(__file__).parent / "fixtures" / "dqn_variants_before_off_policy_loop.json"
+ATARI = "SpaceInvadersNoFrameskip-v4"
+SHORT = dict(final_eval_episodes=2, eval_interval=0, log_interval=250, progress=False)
+
+CASES = {
+    "uniform-max": ("CartPole-v1", dict(total_steps=2500)),
+    "uniform-double-3step-polyak": ("CartPole-v1", dict(total_steps=2500, target="double", n_step=3, tau=0.05,
+                                                       target_update_interval=4)),
+    "uniform-sarsa-3envs": ("CartPole-v1", dict(total_steps=2400, target="sarsa", num_envs=3, max_episode_steps=40)),
+    "uniform-expected-sarsa-huber-penalty": ("CartPole-v1", dict(total_steps=2500, target="expected-sarsa", n_step=2,
+                                                                loss="huber", q_penalty=0.1, gradient_steps=2)),
+    "online": ("CartPole-v1", dict(total_steps=1500, replay="online", num_envs=1, learning_starts=0,
+                                   target_update_interval=200, q_penalty=0.1)),
+    "online-sarsa-no-target-2envs": ("CartPole-v1", dict(total_steps=1500, replay="online", num_envs=2,
+                                                         learning_starts=0, target_update_interval=0, target="sarsa",
+                                                         max_episode_steps=30)),
+    "symlog-softmax": ("CartPole-v1", dict(total_steps=2500, replay="symlog-softmax", sort_interval=300, loss="huber")),
+    "per-double-3step": ("CartPole-v1", dict(total_steps=2500, replay="per", target="double", n_step=3,
+                                             max_episode_steps=50)),
+    "per-sarsa": ("CartPole-v1", dict(total_steps=2500, replay="per", target="sarsa")),
+    "atari-sarsa-3step": (ATARI, dict(total_steps=240, num_envs=2, learning_starts=80, batch_size=8, buffer_size=200,
+                                      target="sarsa", n_step=3, target_update_interval=40, log_interval=40,
+                                      final_eval_episodes=0)),
+    "atari-per": (ATARI, dict(total_steps=200, num_envs=2, learning_starts=80, batch_size=8, buffer_size=200,
+                              replay="per", target_update_interval=40, log_interval=40, final_eval_episodes=0)),
+}
+
+
+def logged(case: str, run_dir: Path) -> dict:
+    env_id, overrides = CASES[case]
+    run = drlab.train("dqn", env_id, seed=3, run_dir=run_dir, **{**SHORT, **overrides})
+    metrics = [{k: v for k, v in row.items() if k != "time_s" and not k.startswith("perf/")}
+               for row in read_metrics(run_dir)]
+    return {"metrics": metrics, "eval": (run.summary.get("eval") or {}).get("mean")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dqn_variants_log_what_they_logged_before_the_shared_loop(case, tmp_path):
+    before = json.loads(FIXTURE.read_text())[case]
+    now = logged(case, tmp_path / "run")
+    assert [sorted(row) for row in now["metrics"]] == [sorted(row) for row in before["metrics"]]
+    for row, old in zip(now["metrics"], before["metrics"]):
+        for key, value in old.items():
+            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (row["step"], key)
+    assert now["eval"] == (None if before["eval"] is None else pytest.approx(before["eval"], rel=1e-6))
+
+
+if __name__ == "__main__":  # write the fixture from the drlab this runs against
+    import tempfile
+
+    saved = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in sorted(CASES):
+            saved[case] = logged(case, Path(tmp) / case)
+            print(case, len(saved[case]["metrics"]), "rows, eval", saved[case]["eval"], file=sys.stderr)
+    FIXTURE.write_text(json.dumps(saved, indent=0) + "\n")
