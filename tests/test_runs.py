@@ -6,11 +6,13 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 import drlab
+from drlab.algos import ALGORITHMS, get_algo
 from drlab.run.checkpoint import load_checkpoint
 from drlab.run.logger import read_metrics
 
@@ -220,3 +222,14 @@ def test_runs_from_before_the_frame_replay_still_resume(tmp_path, algo):
     result = resume(run.dir)
     assert result.summary["steps"] == 1_200
     assert load_checkpoint(path)["learner"]["buffer"]["size"] == buffer["size"]
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_every_algorithm_logs_where_its_wall_time_goes(algo, tmp_path):
+    """perf/env_fraction, perf/inference_fraction and perf/learn_fraction for every registered algorithm."""
+    env_id = "CartPole-v1" if gym.spaces.Discrete in get_algo(algo).ACTION_SPACES else "Pendulum-v1"
+    drlab.train(algo, env_id, total_steps=2000, log_interval=1000, eval_interval=0, final_eval_episodes=0,
+                run_dir=tmp_path / "run", progress=False)
+    last = [row for row in read_metrics(tmp_path / "run") if "perf/sps" in row][-1]
+    fractions = [last[f"perf/{part}_fraction"] for part in ("env", "inference", "learn")]
+    assert all(f > 0 for f in fractions) and sum(fractions) <= 1.0, last

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from drlab.algos import check_action_space
-from drlab.buffers.nstep import NStepWindow
-from drlab.buffers.prioritized import PrioritizedReplayBuffer, SymlogSoftmaxReplayBuffer
-from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
+from drlab.algos import check_action_space, off_policy
+from drlab.algos.off_policy import make_replay
+from drlab.buffers.replay import Batch, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.nets import obs_tensor, orthogonal_init
 from drlab.spaces.encoders import has_images, is_lone_image, make_body, mlp_on, stacked_frames
@@ -229,6 +227,9 @@ def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: Batch, cfg: Config,
 # ---- the learner: networks, optimizer, buffer --------------------------------------------------
 
 class Learner:
+    """DQN's part of the shared off-policy loop (drlab.algos.off_policy): epsilon-greedy acting, the TD
+    update, the target network."""
+
     def __init__(self, cfg: Config, agent: QAgent, rng: np.random.Generator):
         self.cfg, self.agent, self.rng = cfg, agent, rng  # rng: exploration and replay sampling
         self.q_net = agent.q_net
@@ -236,30 +237,29 @@ class Learner:
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False) if cfg.target_update_interval else self.q_net
         self.params = list(self.q_net.parameters())
         self.optimizer = adam(self.params, cfg.lr)
-        # Online: room for what one vector step can emit (an episode end flushes up to n_step).
-        capacity = cfg.num_envs * cfg.n_step if cfg.replay == "online" else cfg.buffer_size
-        frames = stacked_frames(agent.obs_space)  # each frame stored once
-        args = (capacity, agent.obs_space.shape, agent.obs_space.dtype, agent.device)
-        # SARSA adds each transition one vector step late (when the next action is known): the frame
-        # store keeps each env's recent observations one step longer.
-        kwargs = dict(frames=frames, num_envs=cfg.num_envs, n_step=cfg.n_step + (cfg.target == "sarsa"))
-        if cfg.replay == "per":
-            self.buffer = PrioritizedReplayBuffer(*args, alpha=cfg.per_alpha, eps=cfg.per_eps, **kwargs)
-        elif cfg.replay == "symlog-softmax":
-            self.buffer = SymlogSoftmaxReplayBuffer(*args, sort_interval=cfg.sort_interval, **kwargs)
-        else:
-            self.buffer = ReplayBuffer(*args, **kwargs)
-        self.save_replay = saves_replay(cfg.save_replay, frames)
+        self.online = cfg.replay == "online"
+        self.next_action_targets = cfg.target == "sarsa"
+        self.buffer = make_replay(cfg, agent.obs_space, agent.device, next_action_targets=self.next_action_targets)
+        self.save_replay = saves_replay(cfg.save_replay, stacked_frames(agent.obs_space))
         self.refill = 0  # transitions the replay must hold before updates (after a resume without it)
 
-    def update(self, batch: Batch, epsilon: float = 0.0) -> dict:
-        loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg, epsilon)
+    def epsilon(self, step: int) -> float:
+        cfg = self.cfg
+        return linear_schedule(cfg.eps_start, cfg.eps_end, step, int(cfg.exploration_fraction * cfg.total_steps))
+
+    def act(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        epsilon = self.epsilon(step)
+        actions = self.agent.act(obs, greedy=False, epsilon=epsilon, rng=self.rng)
+        return actions, actions, {"epsilon": epsilon}
+
+    def update(self, batch: Batch, step: int) -> dict:
+        loss, td, metrics = dqn_loss(self.q_net, self.target_net, batch, self.cfg, self.epsilon(step))
         metrics["grad_norm"] = gradient_step(self.optimizer, self.params, loss, self.cfg.max_grad_norm)
         self.buffer.update_priorities(batch.indices, td.detach().cpu().numpy())
         return metrics
 
-    def update_target(self) -> None:
-        if self.target_net is not self.q_net:
+    def sync_target(self, before: int, after: int) -> None:
+        if self.target_net is not self.q_net and crossings(before, after, self.cfg.target_update_interval):
             polyak_update(self.target_net, self.q_net, self.cfg.tau)
 
     def state_dict(self) -> dict:
@@ -282,53 +282,6 @@ class Learner:
         return replay_note(self.buffer, "buffer" in state, self.cfg.save_replay, wait)
 
 
-# ---- the training loop ------------------------------------------------------------------------
+# ---- the training loop: the shared off-policy loop ---------------------------------------------
 
-def train_loop(run, learner: Learner) -> None:
-    cfg, buffer, rng = run.cfg, learner.buffer, learner.rng
-    obs = run.reset_envs()
-    stored_obs = buffer.observe(obs)  # what the replay stores for obs (for frames: a handle)
-    window = NStepWindow(cfg.num_envs, cfg.n_step, cfg.gamma, stored_obs.shape[1:], stored_obs.dtype)
-    prev_done = np.zeros(cfg.num_envs, dtype=bool)
-    # SARSA: the transitions of the last step wait here for the action taken at their s' (this step's).
-    waiting = None
-    clock, seconds = time.perf_counter, run.seconds
-    while run.running():
-        epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step, int(cfg.exploration_fraction * cfg.total_steps))
-        start = clock()
-        actions = learner.agent.act(obs, greedy=False, epsilon=epsilon, rng=rng)
-        acted = clock()
-        next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
-        stepped = clock()
-        seconds["inference"] += acted - start
-        seconds["env"] += stepped - acted
-        done = terminated | truncated
-        valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid, info)
-
-        slots = np.zeros(0, dtype=np.int64)
-        if waiting is not None:
-            transitions, envs, ended = waiting
-            slots = buffer.add(*transitions, next_actions=np.where(ended, -1, actions[envs]))
-        stored_next_obs = buffer.observe(next_obs)
-        transitions = window.push(stored_obs, actions, rewards, stored_next_obs, terminated, done, valid)
-        if cfg.target == "sarsa":  # added next step; an episode that ended at s' takes no next action
-            waiting = (transitions, window.envs, done[window.envs])
-        else:
-            slots = buffer.add(*transitions)
-
-        before, after = run.step, run.step + cfg.num_envs
-        metrics = {}
-        if after > cfg.learning_starts and cfg.replay == "online":
-            if len(slots):  # the transitions just collected, nothing older
-                metrics = learner.update(buffer.gather(slots), epsilon)
-        elif after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
-            beta = cfg.per_beta + (1.0 - cfg.per_beta) * min(1.0, after / cfg.total_steps)
-            for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
-                metrics = learner.update(buffer.sample(cfg.batch_size, rng, beta), epsilon)
-        if cfg.target_update_interval and crossings(before, after, cfg.target_update_interval):
-            learner.update_target()
-        seconds["learn"] += clock() - stepped  # buffer and updates
-
-        obs, stored_obs, prev_done = next_obs, stored_next_obs, done
-        run.end_step(cfg.num_envs, {**metrics, "epsilon": epsilon})
+train_loop = off_policy.train_loop

@@ -30,6 +30,7 @@ the temperature divides the logits once, and the pictures (drlab plot options) u
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -297,13 +298,18 @@ def train_loop(run, learner: Learner) -> None:
     starts = np.ones(cfg.num_envs, dtype=bool)  # this obs begins an episode: choose the option afresh
     stats = OptionStats(cfg.num_envs, cfg.num_options)
     recent: list[tuple] = []
+    clock, seconds = time.perf_counter, run.seconds
     while run.running():
         agent.epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step,
                                         int(cfg.exploration_fraction * cfg.total_steps))
+        start = clock()
         actions = agent.act(obs, greedy=False, starts=starts)
         options = agent.options.copy()
-
+        acted = clock()
         next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
+        stepped = clock()
+        seconds["inference"] += acted - start
+        seconds["env"] += stepped - acted
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         run.record_episodes(rewards, done, valid, info)
@@ -323,6 +329,7 @@ def train_loop(run, learner: Learner) -> None:
             recent = []
         if crossings(before, after, cfg.target_update_interval):
             learner.sync_target()
+        seconds["learn"] += clock() - stepped  # replay and updates
 
         obs, stored_obs, starts, prev_done = next_obs, stored_next_obs, prev_done, done  # next obs is a reset obs iff this step was an autoreset
         run.end_step(cfg.num_envs, metrics)

@@ -21,10 +21,11 @@ class NStepWindow:
     that env takes next).
     """
 
-    def __init__(self, num_envs: int, n: int, gamma: float, obs_shape: tuple[int, ...], obs_dtype):
+    def __init__(self, num_envs: int, n: int, gamma: float, obs_shape: tuple[int, ...], obs_dtype,
+                 action_shape: tuple[int, ...] = (), action_dtype=np.int64):
         self.n = int(n)
         self.obs = np.zeros((num_envs, self.n, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros((num_envs, self.n), dtype=np.int64)
+        self.actions = np.zeros((num_envs, self.n, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((num_envs, self.n), dtype=np.float64)
         self.count = np.zeros(num_envs, dtype=np.int64)
         self.powers = gamma ** np.arange(self.n + 1)

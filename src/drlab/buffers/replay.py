@@ -47,6 +47,8 @@ def replay_note(buffer: "ReplayBuffer", restored: bool, setting: SaveReplay, wai
 
 class ReplayBuffer:
     """Transitions (s, a, r, s', terminated, discount) in fixed arrays; the oldest are overwritten first.
+    Actions are indices (Discrete, the default) or vectors of ``action_shape`` and ``action_dtype``
+    (float32 for continuous actions).
 
     ``terminated`` only: a truncated transition is stored as not terminated, so its target
     bootstraps from s' (the true last observation of the episode). ``discount`` is the factor on
@@ -61,14 +63,15 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, device: torch.device,
-                 frames: bool = False, num_envs: int = 1, n_step: int = 1):
+                 frames: bool = False, num_envs: int = 1, n_step: int = 1,
+                 action_shape: tuple[int, ...] = (), action_dtype=np.int64):
         self.capacity = int(capacity)
         self.device = device
         if frames:
             self.observations = FrameObservations(self.capacity, obs_shape, num_envs, keep=n_step + 1)
         else:
             self.observations = DenseObservations(self.capacity, obs_shape, obs_dtype)
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
+        self.actions = np.zeros((self.capacity, *action_shape), dtype=action_dtype)  # indices, or float vectors
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
         self.discounts = np.zeros(self.capacity, dtype=np.float32)
