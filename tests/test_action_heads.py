@@ -186,7 +186,7 @@ def test_the_categorical_head_shifts_by_the_space_s_start():
 def test_discrete_only_algorithms_refuse_other_action_spaces_naming_those_that_fit(algo, tmp_path):
     assert_one_line_error(run_drlab("train", algo, "Pendulum-v1", "--run-dir", tmp_path / "run"),
                           f"{algo} needs a Discrete action space, but Pendulum-v1 has Box(-2.0, 2.0, (1,), float32)",
-                          "reinforce, a2c, ppo take it")
+                          "reinforce, a2c, ppo, sac, td3 take it")
     assert not (tmp_path / "run").exists()
 
 

@@ -45,14 +45,14 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["train", "dqn", "CartPoel-v1"], ["unknown environment 'CartPoel-v1'", "CartPole-v1"]),
-    (["train", "dqn", "Pendulum-v1"], ["dqn needs a Discrete action space", "Pendulum-v1", "Box(", "reinforce, a2c, ppo take it"]),
+    (["train", "dqn", "Pendulum-v1"], ["dqn needs a Discrete action space", "Pendulum-v1", "Box(", "reinforce, a2c, ppo, sac, td3 take it"]),
     (["train", "dqn", "CartPole-v1", "--lr", "-0.001"], ["lr must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--batch-size", "512", "--buffer-size", "100"], ["batch_size (512)", "buffer_size (100)"]),
     (["train", "dqn", "CartPole-v1", "--num-envs", "0"], ["num_envs must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--total-steps", "0"], ["total_steps must be > 0"]),
     (["train", "dqn", "CartPole-v1", "--gamma", "1.5"], ["gamma must be in [0, 1]"]),
     (["train", "dqn", "CartPole-v1", "--preset", "nonsense"], ["no preset 'nonsense'", "symlog-softmax, none"]),
-    (["train", "sac", "CartPole-v1"], ["unknown algorithm 'sac'"]),
+    (["train", "ddpg", "CartPole-v1"], ["unknown algorithm 'ddpg'", "sac, td3"]),
     (["train", "dqn", "ALE/Pong-v5"], ["pip install 'drlab[atari]'"]),
     (["train", "dqn", "VizdoomDefendCenter-v1"], ["pip install 'drlab[vizdoom]'"]),
     (["eval", "no/such/run"], ["no run directory at no/such/run"]),
@@ -61,7 +61,7 @@ def assert_one_line_error(result, *fragments):
     (["train", "reinforce", "CartPole-v1", "--baseline", "median"], ["invalid choice 'median'", "--baseline", "'learned'"]),
     (["train", "a2c", "CartPole-v1", "--lr", "abc"], ["--lr", "'abc'"]),
     (["train", "ppo", "CartPole-v1", "--no-such-flag", "1"], ["--no-such-flag"]),
-    (["train", "actor-critic", "LunarLanderContinuous-v3"], ["actor-critic needs a Discrete action space", "reinforce, a2c, ppo take it"]),
+    (["train", "actor-critic", "LunarLanderContinuous-v3"], ["actor-critic needs a Discrete action space", "reinforce, a2c, ppo, sac, td3 take it"]),
 ])
 def test_bad_input_is_one_line_and_creates_nothing(tmp_path, args, fragments):
     refuse = ("ale_py",) if "ALE/Pong-v5" in args else ("vizdoom",) if "VizdoomDefendCenter-v1" in args else ()
@@ -133,7 +133,12 @@ def test_list_shows_algorithms_variants_and_presets():
     for word in ("dqn", "online", "uniform", "symlog-softmax", "per", "CartPole-v1", "LunarLander-v3"):
         assert word in r.stdout
     spaces = [line for line in r.stdout.splitlines() if line.strip().startswith("spaces")]
-    assert len(spaces) == 6 and all("Discrete, MultiDiscrete" in line and "Dict" in line for line in spaces)
+    from drlab.algos import ALGORITHMS
+
+    assert len(spaces) == len(ALGORITHMS) and all("Discrete, MultiDiscrete" in line and "Dict" in line for line in spaces)
+    assert sum("actions: Box" in line for line in spaces) == 2  # sac, td3
+    assert sum("actions: Discrete, Box, MultiDiscrete, MultiBinary" in line for line in spaces) == 3
+    assert "sac" in r.stdout and "td3" in r.stdout and r.stdout.count("Pendulum-v1") >= 4
 
 
 def test_train_help_shows_preset_values():

@@ -288,8 +288,6 @@ def cmd_resume(argv: list[str]) -> int:
 def cmd_list(argv: list[str]) -> int:
     from drlab.algos import ALGORITHMS, get_algo
     from drlab.config import list_presets
-    from drlab.spaces.encoders import OBSERVATION_SPACES
-
     OneLineParser(prog="drlab list", description="Algorithms, variants and presets.").parse_args(argv)
     presets = {name: list_presets(name) for name in ALGORITHMS}
     width = max(16, *(len(env_id) for found in presets.values() for env_id in found))
@@ -297,7 +295,7 @@ def cmd_list(argv: list[str]) -> int:
         module = get_algo(name)
         print(name)
         actions = ", ".join(kind.__name__ for kind in module.ACTION_SPACES)
-        print(f"  spaces  observations: {OBSERVATION_SPACES}; actions: {actions}")
+        print(f"  spaces  observations: {module.OBSERVATIONS}; actions: {actions}")
         for variant, text in module.VARIANTS.items():
             print(f"  variant {variant:<{width}} {text}")
         for env_id, names in presets[name].items():

@@ -4,6 +4,7 @@ Each algorithm module provides:
   ``Config``                its dataclass (extends drlab.config.RunConfig), with ``validate()``;
   ``VARIANTS``              {name: one-line description} for ``drlab list``;
   ``ACTION_SPACES``         the gymnasium space types it acts in (checked by ``check_action_space``);
+  ``OBSERVATIONS``          what it observes, in words, for ``drlab list``;
   ``check_env(cfg, envs)``  a one-line DrlabError if the env's spaces do not fit;
   ``make_agent(cfg, obs_space, action_space, device)``  the acting part: ``act(obs, greedy, starts)``,
                             batched, with ``obs_space``, ``rng`` and ``state_dict`` / ``load_state_dict``;
@@ -32,6 +33,8 @@ ALGORITHMS = {
     "a2c": "drlab.algos.a2c",
     "ppo": "drlab.algos.ppo",
     "option-critic": "drlab.algos.option_critic",
+    "sac": "drlab.algos.sac",
+    "td3": "drlab.algos.td3",
 }
 
 

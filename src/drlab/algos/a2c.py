@@ -12,8 +12,10 @@ from drlab.algos import on_policy
 from drlab.algos import policy_gradient as pg
 from drlab.buffers.rollout import Rollout
 from drlab.spaces.heads import HEAD_SPACES
+from drlab.spaces.encoders import OBSERVATION_SPACES
 
 ACTION_SPACES = HEAD_SPACES
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "separate or shared actor/critic, n-step targets or GAE, Adam or RMSProp",
 }

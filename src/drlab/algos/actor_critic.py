@@ -35,8 +35,10 @@ from drlab.buffers.rollout import Rollout
 from drlab.config import batch_fits_buffer, in_unit_interval, non_negative, positive
 from drlab.optim import polyak_update
 from drlab.returns import explained_variance, gae, symexp, symlog
+from drlab.spaces.encoders import OBSERVATION_SPACES
 
 ACTION_SPACES = (gym.spaces.Discrete,)
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "shared body, policy + Q heads; on-policy actor, off-policy critic from replay; symlog option",
 }

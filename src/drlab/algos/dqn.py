@@ -34,10 +34,11 @@ from drlab.algos.off_policy import make_replay
 from drlab.buffers.replay import Batch, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.nets import obs_tensor, orthogonal_init
-from drlab.spaces.encoders import has_images, is_lone_image, make_body, mlp_on, stacked_frames
+from drlab.spaces.encoders import OBSERVATION_SPACES, has_images, is_lone_image, make_body, mlp_on, stacked_frames
 from drlab.optim import adam, crossings, gradient_step, linear_schedule, polyak_update
 
 ACTION_SPACES = (gym.spaces.Discrete,)
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "online": "one gradient step on each new transition, no replay (the DQN notebook's first agent)",
     "uniform": "uniform experience replay + target network",

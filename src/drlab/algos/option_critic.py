@@ -46,9 +46,10 @@ from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_int
 from drlab.nets import obs_tensor
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
 from drlab.returns import discounted_returns
-from drlab.spaces.encoders import stacked_frames
+from drlab.spaces.encoders import OBSERVATION_SPACES, stacked_frames
 
 ACTION_SPACES = (gym.spaces.Discrete,)
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "options with intra-option policies and learned terminations; epsilon-greedy or softmax over options",
 }

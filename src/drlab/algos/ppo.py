@@ -15,8 +15,10 @@ from drlab.spaces.heads import HEAD_SPACES
 from drlab.config import non_negative, positive
 from drlab.errors import DrlabError
 from drlab.optim import remaining
+from drlab.spaces.encoders import OBSERVATION_SPACES
 
 ACTION_SPACES = HEAD_SPACES
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "clipped objective, GAE, minibatch epochs, optional value clipping and annealing",
 }

@@ -24,8 +24,10 @@ from drlab.config import positive
 from drlab.nets import obs_tensor
 from drlab.returns import complete_mask, discounted_returns, explained_variance
 from drlab.spaces.heads import HEAD_SPACES
+from drlab.spaces.encoders import OBSERVATION_SPACES
 
 ACTION_SPACES = HEAD_SPACES
+OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "Monte-Carlo policy gradient; baseline none | mean | learned, entropy bonus, normalised returns",
 }

@@ -19,6 +19,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     the largest weight any stored transition could get, (N min_k P(k))^-beta, so they are <= 1.
     """
 
+    keeps_priorities = True
+
     def __init__(self, *args, alpha: float = 0.6, eps: float = 1e-6, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha, self.eps = float(alpha), float(eps)
@@ -67,6 +69,8 @@ class SymlogSoftmaxReplayBuffer(ReplayBuffer):
     exp(symlog(p)) (= 1 + p for p >= 0) live in a sum tree: O(log N) per draw instead of a softmax
     over the whole buffer for every batch.
     """
+
+    keeps_priorities = True
 
     def __init__(self, *args, sort_interval: int = 1000, **kwargs):
         super().__init__(*args, **kwargs)

@@ -111,6 +111,8 @@ class ReplayBuffer:
         indices = rng.integers(0, self.size, size=batch_size)
         return self.gather(indices)
 
+    keeps_priorities = False  # update_priorities does something (prioritized replay)
+
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         """Uniform replay keeps no priorities."""
 
