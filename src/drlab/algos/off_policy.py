@@ -15,7 +15,8 @@ The loop knows nothing of any one algorithm. The learner brings what is its own:
   ``online``                   True: each update learns from the transitions just collected and nothing
                                older (DQN's online variant), no sampling;
   ``next_action_targets``      True: transitions go into the replay one vector step late, with the action
-                               taken at s' (SARSA targets); -1 where the episode ended at s'.
+                               taken at s' (SARSA targets; Discrete actions only); -1 where the episode
+                               ended at s'.
 
 and from the config: num_envs, n_step, gamma, learning_starts, batch_size, train_freq,
 gradient_steps (per train_freq env steps), per_beta and total_steps. Wall time goes to ``run.seconds`` by phase

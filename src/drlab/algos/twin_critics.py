@@ -135,12 +135,14 @@ class BoxActions:
 
     def __init__(self, space: gym.spaces.Box):
         self.low = space.low.astype(np.float32)
+        self.high = space.high.astype(np.float32)
         self.scale = ((space.high - space.low) / 2.0).astype(np.float32)
-        self.shape = space.shape
+        self.shape, self.dtype = space.shape, space.dtype
         self.dim = int(np.prod(space.shape))
 
     def to_env(self, unit_actions: np.ndarray) -> np.ndarray:
-        return (self.low + (unit_actions.reshape(-1, *self.shape) + 1.0) * self.scale).astype(np.float32)
+        actions = self.low + (unit_actions.reshape(-1, *self.shape) + 1.0) * self.scale
+        return np.clip(actions, self.low, self.high).astype(self.dtype)  # clip: float rounding past a bound
 
     def uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=(n, self.dim)).astype(np.float32)

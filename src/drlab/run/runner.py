@@ -44,6 +44,21 @@ VIDEO_SEED_OFFSET = 700_000
 GUARDED = ("loss", "grad_norm")
 
 
+def non_finite_weight(state: dict, prefix: str = "") -> str | None:
+    """The name of the first non-finite float tensor among a learner's networks and scalars (every
+    entry of its state but the optimizers' and the replay's), or None."""
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if key == "buffer" or "opt" in key:  # optimizer, optimizers, critic_opt, ...
+                continue
+            if (bad := non_finite_weight(value, name + ".")) is not None:
+                return bad
+        elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None
+
+
 @dataclass
 class RunResult:
     dir: Path
@@ -195,10 +210,8 @@ class Run:
     def save(self) -> None:
         """Write checkpoints/latest.pt, never from non-finite weights (that is a divergence)."""
         learner_state = self.learner.state_dict()
-        for net in ("agent", "target"):
-            for name, tensor in learner_state.get(net, {}).items():
-                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                    raise Diverged(self._divergence(f"weight {net}.{name} is not finite"))
+        if (bad := non_finite_weight(learner_state)) is not None:
+            raise Diverged(self._divergence(f"weight {bad} is not finite"))
         (self.dir / CHECKPOINT).parent.mkdir(exist_ok=True)  # not its parents: a vanished run dir fails
         save_checkpoint(self.dir / CHECKPOINT, {
             "algo": self.algo,
@@ -209,7 +222,8 @@ class Run:
             "evals_done": self.evals_done,
             "solved_during_training": self.solved_during_training,
             "rng": {"numpy": self.rng.bit_generator.state, "agent": self.agent.rng.bit_generator.state,
-                    "torch": torch.get_rng_state()},
+                    "torch": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state_all()} if self.device.type == "cuda" else {})},
             "learner": learner_state,
         })
         self.saved_step = self.step
@@ -228,6 +242,8 @@ class Run:
             self.rng.bit_generator.state = ckpt["rng"]["numpy"]
             self.agent.rng.bit_generator.state = ckpt["rng"]["agent"]
             torch.set_rng_state(ckpt["rng"]["torch"])
+            if "cuda" in ckpt["rng"] and self.device.type == "cuda":  # SAC's and TD3's noise is drawn on the device
+                torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise DrlabError(f"checkpoint does not match this run's config ({err.__class__.__name__}: {err})"[:300]) from None
         if note:
