@@ -276,7 +276,7 @@ def test_learns_pendulum_beyond_random_in_a_short_run(algo, steps, tmp_path):
 
 
 def test_the_checkpoint_guard_looks_at_every_network_but_the_optimizers_and_the_replay():
-    from drlab.run.runner import non_finite_weight
+    from drlab.run.checkpoint import non_finite_weight
 
     learner = learner_for(td3)
     state = learner.state_dict()

@@ -104,3 +104,18 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DrlabError(f"checkpoint {path} is not a drlab checkpoint")
     return payload
+
+
+def non_finite_weight(state: dict, prefix: str = "") -> str | None:
+    """The name of the first non-finite float tensor among a learner's networks and scalars (every
+    entry of its state but the optimizers' and the replay's), or None."""
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if key == "buffer" or "opt" in key:  # optimizer, optimizers, critic_opt, ...
+                continue
+            if (bad := non_finite_weight(value, name + ".")) is not None:
+                return bad
+        elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None

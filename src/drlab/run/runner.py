@@ -30,7 +30,7 @@ from drlab.envs.autoreset import EpisodeStats, game_signals
 from drlab.errors import Diverged, DrlabError
 from drlab.evaluate import evaluate
 from drlab.optim import crossings
-from drlab.run.checkpoint import load_checkpoint, save_checkpoint, write_json
+from drlab.run.checkpoint import load_checkpoint, non_finite_weight, save_checkpoint, write_json
 from drlab.run.logger import Logger, progress_bar
 from drlab.run.rundir import (CHECKPOINT, CONFIG_FILE, LOCK_FILE, SUMMARY_FILE, RunLock, config_to_json, default_run_dir,
                               load_run_config, remove_empty_dirs, remove_stale_temp_files)
@@ -42,21 +42,6 @@ VIDEO_SEED_OFFSET = 700_000
 # Update metrics that must stay finite: every loss and every gradient norm (explained variance, say,
 # is legitimately NaN when the targets do not vary).
 GUARDED = ("loss", "grad_norm")
-
-
-def non_finite_weight(state: dict, prefix: str = "") -> str | None:
-    """The name of the first non-finite float tensor among a learner's networks and scalars (every
-    entry of its state but the optimizers' and the replay's), or None."""
-    for key, value in state.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            if key == "buffer" or "opt" in key:  # optimizer, optimizers, critic_opt, ...
-                continue
-            if (bad := non_finite_weight(value, name + ".")) is not None:
-                return bad
-        elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            return name
-    return None
 
 
 @dataclass
