@@ -109,7 +109,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, fragment, tmp_pat
 
 
 @pytest.mark.parametrize("algo, env_id, fragment", [
-    ("sac", "CartPole-v1", "unknown algorithm 'sac'"),
+    ("ddpg", "CartPole-v1", "unknown algorithm 'ddpg'"),
+    ("sac", "CartPole-v1", "sac needs a Box action space"),
     ("dqn", "CartPoel-v1", "unknown environment 'CartPoel-v1'"),
     ("dqn", "Pendulum-v1", "dqn needs a Discrete action space"),
 ])
