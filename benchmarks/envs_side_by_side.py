@@ -2,13 +2,15 @@
 algorithm, the same budget, the same seeds, each run in a fresh process, the libraries alternating.
 Two suites: ``envs`` (discrete observations, MiniGrid's dict observations, highway-env's (5, 5)
 kinematics) and ``continuous`` (Box actions: PPO and A2C on Pendulum, MountainCarContinuous,
-LunarLanderContinuous, BipedalWalker, with rl-baselines3-zoo's published score beside them).
+LunarLanderContinuous, BipedalWalker; SAC and TD3 on Pendulum, LunarLanderContinuous, HalfCheetah and
+Hopper; with rl-baselines3-zoo's published score beside them).
 
     python benchmarks/envs_side_by_side.py                         # every case, seeds 0,1,2 (highway: 0)
     python benchmarks/envs_side_by_side.py --suite continuous --only Pendulum-v1 LunarLanderContinuous-v3
     python benchmarks/envs_side_by_side.py --suite continuous --only Pendulum-v1 --algos a2c --steps 200000
     python benchmarks/envs_side_by_side.py --only FrozenLake-v1 Taxi-v4 --seeds 0,1
     python benchmarks/envs_side_by_side.py --only highway-fast-v0 --algos dqn --highway-seeds 0,1
+    python benchmarks/envs_side_by_side.py --suite continuous --only HalfCheetah-v5 --algos sac --steps 100000 --jobs 2
     python benchmarks/envs_side_by_side.py --quick                 # smoke test: 2,000 steps, 5 episodes, no files
 
 For each (env, algo) drlab trains its preset as `drlab train ALGO ENV [--env-package PKG]` does, and
@@ -41,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +85,14 @@ CASES = [
     Case("BipedalWalker-v3", "ppo", suite="continuous", published="287.9 +- 2.4 (5M)"),
     Case("Pendulum-v1", "a2c", suite="continuous", published="-163.0 +- 103.2 (1M)"),
     Case("LunarLanderContinuous-v3", "a2c", suite="continuous", published="84.2 +- 145.9 (5M)"),
+    # Off-policy (benchmark.md at zoo commit 0088472: MuJoCo as -v3).
+    Case("Pendulum-v1", "sac", suite="continuous", published="-157.0 +- 88.7 (20k)"),
+    Case("Pendulum-v1", "td3", suite="continuous", published="-151.9 +- 90.2 (20k)"),
+    Case("LunarLanderContinuous-v3", "sac", suite="continuous", published="260.4 +- 65.5 (500k)"),
+    Case("HalfCheetah-v5", "sac", suite="continuous", eval_episodes=10, published="9535.5 +- 100.5 (1M, -v3)"),
+    Case("HalfCheetah-v5", "td3", suite="continuous", eval_episodes=10, published="9655.7 +- 969.9 (1M, -v3)"),
+    Case("Hopper-v5", "sac", suite="continuous", eval_episodes=10, published="2325.5 +- 1129.7 (1M, -v3)"),
+    Case("Hopper-v5", "td3", suite="continuous", eval_episodes=10, published="3606.4 +- 4.0 (1M, -v3)"),
 ]
 CASE_BY_KEY = {case.key: case for case in CASES}
 
@@ -174,6 +185,24 @@ ZOO_CONTINUOUS = {
         policy_kwargs=dict(log_std_init=-2, ortho_init=False))),
 }
 
+# rl-baselines3-zoo's SAC and TD3 settings (hyperparams/sac.yml and td3.yml) on SB3's defaults (SAC:
+# 256 x 256, lr 3e-4; TD3: 400 x 300, lr 1e-3; both batch 256, one gradient step per env step). TD3's
+# exploration noise ("noise_std") becomes a NormalActionNoise of that std on every action dimension.
+ZOO_MUJOCO_SAC = dict(n_envs=1, kwargs=dict(learning_starts=10_000))
+ZOO_MUJOCO_TD3 = dict(n_envs=1, noise_std=0.1, kwargs=dict(learning_starts=10_000))
+ZOO_CONTINUOUS.update({
+    "sac:Pendulum-v1": dict(n_envs=1, kwargs=dict(learning_rate=1e-3)),
+    # Pendulum's episodes are 200 steps: the zoo's gradient steps at each episode's end.
+    "td3:Pendulum-v1": dict(n_envs=1, noise_std=0.1, kwargs=dict(
+        gamma=0.98, buffer_size=200_000, learning_starts=10_000, gradient_steps=-1, train_freq=(1, "episode"),
+        learning_rate=1e-3, policy_kwargs=dict(net_arch=[400, 300]))),
+    "sac:LunarLanderContinuous-v3": dict(n_envs=1, kwargs=dict(
+        batch_size=256, learning_rate="lin_7.3e-4", buffer_size=1_000_000, tau=0.01, learning_starts=10_000,
+        policy_kwargs=dict(net_arch=[400, 300]))),
+    "sac:HalfCheetah-v5": ZOO_MUJOCO_SAC, "sac:Hopper-v5": ZOO_MUJOCO_SAC,
+    "td3:HalfCheetah-v5": ZOO_MUJOCO_TD3, "td3:Hopper-v5": ZOO_MUJOCO_TD3,
+})
+
 SB3_SOURCE = {
     "FrozenLake-v1": "drlab's preset translated (no rl-zoo entry)",
     "Taxi-v4": "drlab's preset translated (no rl-zoo entry)",
@@ -233,8 +262,14 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
     envs = make_vec_env(lambda: sb3_env(case, wrapper), n_envs=settings["n_envs"], seed=seed)
     if settings.get("normalize"):
         envs = VecNormalize(envs, gamma=settings["kwargs"].get("gamma", 0.99))
+    extra = {}
+    if "noise_std" in settings:
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dims = envs.action_space.shape[-1]
+        extra["action_noise"] = NormalActionNoise(np.zeros(dims), settings["noise_std"] * np.ones(dims))
     model = getattr(sb3, case.algo.upper())("MlpPolicy", envs, seed=seed, device="cpu", verbose=0,
-                                            **settings["kwargs"])
+                                            **settings["kwargs"], **extra)
     rule = preset(case)
     callback = None
     if stop and rule.get("stop_on_solve"):  # the preset's stop rule, evaluated as EvalCallback evaluates
@@ -277,7 +312,8 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
 def drlab_measure(case: Case, seed: int, steps: int, episodes: int, quick: bool = False) -> dict:
     from drlab.run.runner import train_from_preset
 
-    overrides = {"seed": seed, "progress": False, "final_eval_episodes": episodes, "total_steps": steps}
+    overrides = {"seed": seed, "progress": False, "final_eval_episodes": episodes, "total_steps": steps,
+                 "torch_threads": 1}  # as SB3 here, whatever the preset says
     if case.package:
         overrides["env_packages"] = (case.package,)
     if quick:  # a tiny budget and no periodic evaluations
@@ -374,6 +410,8 @@ def main() -> None:
     p.add_argument("--add-seeds", action="store_true",
                    help="keep the results of the case's other seeds already in the output and add these seeds to them "
                         "(default: the seeds measured now replace the case's results)")
+    p.add_argument("--jobs", type=int, choices=(1, 2), default=1,
+                   help="2: a seed's drlab and SB3 runs at the same time, one core each (walls then say less)")
     p.add_argument("--measure", nargs=5, metavar=("LIBRARY", "CASE", "SEED", "STEPS", "EPISODES"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:  # one measurement, in this fresh process
@@ -410,15 +448,21 @@ def main() -> None:
         for seed in measured:
             order = ("drlab", "sb3") if turn % 2 == 0 else ("sb3", "drlab")
             turn += 1
-            for library in order:
+            def measure(library: str) -> dict:
                 load = os.getloadavg()[0]
                 command = [sys.executable, __file__, "--measure", library, case.key, str(seed), str(budget), str(episodes)]
                 command += ["--sb3-without-gsde"] if args.sb3_without_gsde else []
                 line, stolen = run_measurement(command + (["--quick"] if args.quick else []))
-                m = {**json.loads(line), "seed": seed, "load": round(load, 2), "cpu_steal": round(stolen, 3)}
+                return {**json.loads(line), "seed": seed, "load": round(load, 2), "cpu_steal": round(stolen, 3),
+                        "jobs": args.jobs}
+
+            with ThreadPoolExecutor(args.jobs) as pool:
+                measured_now = dict(zip(order, pool.map(measure, order)))
+            for library in order:
+                m = measured_now[library]
                 runs[library].append(m)
                 print(f"| {case.key} | {seed} | {library} | {m['score']:.3f} | {m['seconds']:.1f} | {m['steps']:,} "
-                      f"| {load:.2f} |", flush=True)
+                      f"| {m['load']:.2f} |", flush=True)
         rule = preset(case)
         stop_rule = None if args.quick or not rule.get("stop_on_solve") else {
             k: rule[k] for k in ("stop_threshold", "eval_interval", "eval_episodes")}

@@ -11,11 +11,12 @@ import pytest
 DRLAB = [sys.executable, "-m", "drlab.cli"]
 
 
-def drlab(*args, cwd=None, refuse=()):
-    """`drlab ARGS` in a subprocess; ``refuse``: top-level modules that process cannot import, as on a
-    machine without them (a finder in front of the import system refuses them)."""
+def drlab(*args, cwd=None, refuse=(), env=None):
+    """`drlab ARGS` in a subprocess (``env``: its environment variables, default ours); ``refuse``:
+    top-level modules that process cannot import, as on a machine without them (a finder in front of
+    the import system refuses them)."""
     command = DRLAB if not refuse else [sys.executable, "-c", REFUSE_IMPORTS, ",".join(refuse)]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 REFUSE_IMPORTS = """

@@ -58,6 +58,32 @@ def test_frozen_critics_pass_gradients_to_the_actions_only():
     assert actions.grad is not None and all(p.grad is None for p in twin.parameters())
 
 
+@pytest.mark.parametrize("module", [sac, td3])
+def test_bf16_keeps_outputs_and_gradients_in_float32_close_to_float32(module):
+    """--bf16: the hidden layers' products in bfloat16 (where the CPU has it), everything seen outside
+    in float32 and within bfloat16's rounding of the float32 networks."""
+    torch.manual_seed(0)
+    twin = TwinQ(OBS, 2, (64, 64))
+    twin_bf16 = TwinQ(OBS, 2, (64, 64), bf16=True)
+    twin_bf16.load_state_dict(twin.state_dict())
+    obs, actions = torch.randn(32, 3), torch.rand(32, 2) * 2 - 1
+    q, q_bf16 = twin(obs, actions), twin_bf16(obs, actions)
+    assert q_bf16.dtype == torch.float32
+    torch.testing.assert_close(q_bf16, q, atol=0.02, rtol=0.02)
+    q_bf16.sum().backward()
+    assert all(p.grad.dtype == torch.float32 and p.dtype == torch.float32 for p in twin_bf16.parameters())
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    cfg = module.Config(env_id="Pendulum-v1", hidden=(64, 64))
+    agent = module.make_agent(cfg, OBS, space, torch.device("cpu"))
+    agent_bf16 = module.make_agent(module.Config(env_id="Pendulum-v1", hidden=(64, 64), bf16=True), OBS, space,
+                                   torch.device("cpu"))
+    agent_bf16.actor.load_state_dict(agent.actor.state_dict())
+    out, out_bf16 = agent.actor(obs), agent_bf16.actor(obs)
+    for a, b in zip(out if isinstance(out, tuple) else (out,), out_bf16 if isinstance(out_bf16, tuple) else (out_bf16,)):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(b, a, atol=0.02, rtol=0.02)
+
+
 def test_squashed_gaussian_log_prob_is_the_change_of_variables():
     """log pi(a) of a = tanh(u), u ~ N(mean, std): against torch.distributions' TanhTransform and against
     a numerical Jacobian of tanh."""

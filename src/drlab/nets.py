@@ -58,6 +58,14 @@ def cpu_has_fast_bf16() -> bool:
     return fast
 
 
+def bf16_autocast(device: torch.device, bf16: bool) -> torch.autocast:
+    """bfloat16 autocast on ``device`` when ``bf16`` (and, on a CPU, when oneDNN has bfloat16 kernels
+    for it; else float32, with a note): matrix products run in bfloat16, weights and gradients stay
+    float32."""
+    enabled = bf16 and (device.type != "cpu" or cpu_has_fast_bf16())
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 class NatureCNN(nn.Module):
     """The DQN paper's body (Mnih et al. 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions, 512 units.
 
@@ -90,8 +98,7 @@ class NatureCNN(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         frames = frames.contiguous(memory_format=torch.channels_last)  # reordered while still uint8
         x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
-        bf16 = self.bf16 and (x.device.type != "cpu" or cpu_has_fast_bf16())
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with bf16_autocast(x.device, self.bf16):
             return self.net(x).float()
 
 

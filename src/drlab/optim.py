@@ -38,9 +38,8 @@ def gradient_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor], 
 
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau online, parameter by parameter (tau = 1 copies)."""
-    for target_param, online_param in zip(target.parameters(), online.parameters()):
-        target_param.lerp_(online_param, tau)
+    """target <- (1 - tau) target + tau online, all parameters in one call (tau = 1 copies)."""
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
 
 
 def remaining(step: int, total: int) -> float:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from drlab.envs import make_env
+from drlab.envs import env_spec, is_mujoco, make_env
 from drlab.errors import DrlabError, writing
 from drlab.evaluate import play_episode
 
@@ -53,8 +54,7 @@ def record_video(agent, env_id: str, out: Path, seed: int, greedy: bool = True, 
 
 def rendering_env(env_id: str, max_episode_steps: int | None, frame_stack: int = 1):
     """One env drawing RGB frames, or one line saying that the env (a user's, say) draws none."""
-    import warnings
-
+    os.environ.setdefault("MUJOCO_GL", "egl")  # read when MuJoCo makes its first context
     no_frames = (f"{env_id} cannot draw frames for a video: a video needs an env that takes render_mode='rgb_array' "
                  "(listed in its metadata['render_modes']) and whose render() returns an (H, W, 3) RGB array")
     with warnings.catch_warnings():
@@ -69,7 +69,31 @@ def rendering_env(env_id: str, max_episode_steps: int | None, frame_stack: int =
     if "rgb_array" not in env.metadata.get("render_modes", ()):
         env.close()
         raise DrlabError(no_frames)
+    if is_mujoco(env_spec(env_id)):
+        check_offscreen_gl(env, env_id)
     return env
+
+
+# MuJoCo draws frames through an OpenGL context; without a display that is EGL (Debian: libegl1 and a
+# driver, libegl-mesa0) or OSMesa (libosmesa6). drlab picks EGL unless the user set MUJOCO_GL.
+MUJOCO_GL_PACKAGES = {"egl": "libegl1 libegl-mesa0", "osmesa": "libosmesa6", "glfw": "libglfw3 and a display"}
+
+
+def check_offscreen_gl(env, env_id: str) -> None:
+    """Draw one frame, or say in one line which Debian package gives MuJoCo its offscreen OpenGL."""
+    backend = os.environ["MUJOCO_GL"]
+    try:
+        with warnings.catch_warnings():  # GLFW warns before it fails; the failure is the line below
+            warnings.simplefilter("ignore")
+            env.reset(seed=0)
+            env.render()
+    except Exception as err:  # noqa: BLE001 (PyOpenGL fails with ImportError, AttributeError or its own errors)
+        env.close()
+        package = MUJOCO_GL_PACKAGES.get(backend, "an OpenGL for it")
+        raise DrlabError(f"{env_id} draws its video frames with OpenGL off screen (MUJOCO_GL={backend}), which failed "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}); "
+                         f"install it (Debian: apt install {package})"
+                         + (" or set MUJOCO_GL=osmesa (Debian: libosmesa6)" if backend == "egl" else "")) from None
 
 
 def labelled_frames(episode, index: int, episodes: int, title: str = "") -> list[np.ndarray]:

@@ -19,7 +19,7 @@ from drlab.algos import off_policy, twin_critics
 from drlab.algos.twin_critics import ACTION_SPACES, OBSERVATIONS, VARIANTS, BoxActions, TwinQ, features  # noqa: F401
 from drlab.buffers.replay import Batch
 from drlab.config import positive
-from drlab.nets import mlp_body, obs_tensor
+from drlab.nets import bf16_autocast, mlp_body, obs_tensor
 from drlab.optim import adam, gradient_step, polyak_update
 from drlab.spaces.heads import tanh_log_det
 
@@ -47,14 +47,18 @@ def check_env(cfg: Config, envs) -> None:
 class SquashedGaussianActor(nn.Module):
     """pi(a|s) = tanh(u), u ~ N(mean(s), std(s)^2): the mean and log-std from one MLP."""
 
-    def __init__(self, obs_space, action_dim: int, hidden: tuple[int, ...]):
+    def __init__(self, obs_space, action_dim: int, hidden: tuple[int, ...], bf16: bool = False):
         super().__init__()
         self.encode, obs_dim = features(obs_space)
         self.body = mlp_body(obs_dim, hidden, nn.ReLU)
         self.out = nn.Linear(hidden[-1], 2 * action_dim)
+        self.bf16 = bf16
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.out(self.body(self.encode(obs.float()))).chunk(2, dim=-1)
+        x = self.encode(obs.float())
+        with bf16_autocast(x.device, self.bf16):
+            h = self.body(x)
+        mean, log_std = self.out(h.float()).chunk(2, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +97,7 @@ class SACAgent:
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> SACAgent:
     actions = BoxActions(action_space)
-    actor = SquashedGaussianActor(obs_space, actions.dim, tuple(cfg.hidden)).to(device)
+    actor = SquashedGaussianActor(obs_space, actions.dim, tuple(cfg.hidden), cfg.bf16).to(device)
     return SACAgent(actor, obs_space, actions, device, cfg.seed)
 
 

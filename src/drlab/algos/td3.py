@@ -20,7 +20,7 @@ from drlab.algos import off_policy, twin_critics
 from drlab.algos.twin_critics import ACTION_SPACES, OBSERVATIONS, VARIANTS, BoxActions, TwinQ, features  # noqa: F401
 from drlab.buffers.replay import Batch
 from drlab.config import non_negative, positive
-from drlab.nets import mlp, obs_tensor
+from drlab.nets import bf16_autocast, mlp, obs_tensor
 from drlab.optim import adam, gradient_step, polyak_update
 
 
@@ -49,13 +49,17 @@ def check_env(cfg: Config, envs) -> None:
 class DeterministicActor(nn.Module):
     """mu(s) = tanh(MLP(s)), in [-1, 1]."""
 
-    def __init__(self, obs_space, action_dim: int, hidden: tuple[int, ...]):
+    def __init__(self, obs_space, action_dim: int, hidden: tuple[int, ...], bf16: bool = False):
         super().__init__()
         self.encode, obs_dim = features(obs_space)
         self.net = mlp(obs_dim, hidden, action_dim)
+        self.bf16 = bf16
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(self.encode(obs.float())))
+        x = self.encode(obs.float())
+        with bf16_autocast(x.device, self.bf16):
+            h = self.net[:-1](x)
+        return torch.tanh(self.net[-1](h.float()))
 
 
 class TD3Agent:
@@ -84,7 +88,7 @@ class TD3Agent:
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> TD3Agent:
     actions = BoxActions(action_space)
-    actor = DeterministicActor(obs_space, actions.dim, tuple(cfg.hidden)).to(device)
+    actor = DeterministicActor(obs_space, actions.dim, tuple(cfg.hidden), cfg.bf16).to(device)
     return TD3Agent(actor, obs_space, actions, device, cfg.action_noise, cfg.seed)
 
 

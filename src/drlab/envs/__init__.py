@@ -7,7 +7,9 @@ Every vector env uses Gymnasium 1.x next-step autoreset; see :mod:`drlab.envs.au
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -48,12 +50,33 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         import_env_packages((module,), env_id)
     _register_optional(env_id)
     try:
-        return gym.spec(env_id)
+        spec = gym.spec(env_id)
     except gym.error.Error:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = (f" (did you mean {', '.join(close)}?)" if close else
                 f" (an env that a module registers: MODULE:{env_id}, or --env-package MODULE)")
         raise DrlabError(f"unknown environment '{env_id}'{hint}") from None
+    if is_mujoco(spec):
+        quiet_mujoco_deprecations()
+    return spec
+
+
+def is_mujoco(spec: gym.envs.registration.EnvSpec) -> bool:
+    return isinstance(spec.entry_point, str) and spec.entry_point.startswith("gymnasium.envs.mujoco")
+
+
+@functools.cache
+def quiet_mujoco_deprecations() -> None:
+    """MuJoCo prints a deprecation warning about Gymnasium's own model files (HalfCheetah's
+    'settotalmass') on stderr each time it loads them; a user can do nothing about it. Those are
+    dropped; MuJoCo's other warnings still reach stderr, as one note each."""
+    import mujoco
+
+    def warn(message: str) -> None:
+        if "is deprecated" not in message:
+            print(f"drlab: note: MuJoCo: {message.strip()}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(warn)
 
 
 def reward_threshold(env_id: str) -> float | None:
