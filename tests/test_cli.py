@@ -142,6 +142,21 @@ def test_list_shows_algorithms_variants_and_presets():
     assert "sac" in r.stdout and "td3" in r.stdout and r.stdout.count("Pendulum-v1") >= 4
 
 
+def test_every_preset_file_builds_a_valid_config():
+    """A preset names only settings its algorithm has, with values of the right type and in range."""
+    from drlab.algos import ALGORITHMS, get_algo
+    from drlab.config import build_config, list_presets, load_presets
+
+    checked = 0
+    for algo in ALGORITHMS:
+        module = get_algo(algo)
+        for env_id, names in list_presets(algo).items():
+            for name in names:
+                build_config(module.Config, env_id, load_presets(algo, env_id)[name]).validate()
+                checked += 1
+    assert checked >= 20
+
+
 def test_train_help_shows_preset_values():
     r = drlab("train", "dqn", "CartPole-v1", "--help")
     assert r.returncode == 0
