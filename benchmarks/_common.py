@@ -39,3 +39,26 @@ def run_measurement(command: list[str]) -> tuple[str, float]:
         sys.exit(f"measurement failed (exit status {done.returncode}): {' '.join(command[1:])}\n{tail}")
     stolen = (steal_after - steal_before) / max(1, total_after - total_before)
     return done.stdout.strip().splitlines()[-1], stolen
+
+
+def steady_state_clock(start_step: int):
+    """An SB3 (or sbx) callback noting (num_timesteps, perf_counter) at the first step at or after
+    ``start_step`` (``.first``) and after the last gradient step (``.last``): the steady-state window."""
+    import time
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class SteadyStateClock(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.first, self.last = None, None
+
+        def _on_step(self) -> bool:
+            if self.first is None and self.num_timesteps >= start_step:
+                self.first = (self.num_timesteps, time.perf_counter())
+            return True
+
+        def _on_training_end(self) -> None:
+            self.last = (self.num_timesteps, time.perf_counter())
+
+    return SteadyStateClock()

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, run_measurement  # before any drlab import: it keeps the user's environment
+from _common import RESULTS, run_measurement, steady_state_clock  # before any drlab import: it keeps the user's environment
 
 LIBRARIES = ("drlab", "drlab-bf16", "sb3", "sbx")
 HIDDEN = [256, 256]
@@ -61,7 +61,6 @@ def drlab_measure(args, bf16: bool) -> dict:
 def peer_measure(args, library: str) -> dict:
     """SB3's or sbx's SAC/TD3 with the same settings, timed by a callback."""
     import gymnasium as gym
-    from stable_baselines3.common.callbacks import BaseCallback
 
     if library == "sb3":
         import torch
@@ -74,26 +73,11 @@ def peer_measure(args, library: str) -> dict:
 
         extra = {}
 
-    class SteadyStateClock(BaseCallback):
-        """(num_timesteps, perf_counter) at the first step at or after ``start_step`` and at the end."""
-
-        def __init__(self, start_step: int):
-            super().__init__()
-            self.start_step, self.first, self.last = start_step, None, None
-
-        def _on_step(self) -> bool:
-            if self.first is None and self.num_timesteps >= self.start_step:
-                self.first = (self.num_timesteps, time.perf_counter())
-            return True
-
-        def _on_training_end(self) -> None:
-            self.last = (self.num_timesteps, time.perf_counter())
-
     algorithm = SAC if args.algo == "sac" else TD3
     env = gym.make(args.env)
     model = algorithm("MlpPolicy", env, buffer_size=BUFFER, batch_size=BATCH, learning_starts=args.learning_starts,
                       train_freq=1, gradient_steps=1, policy_kwargs={"net_arch": HIDDEN}, seed=0, **extra)
-    clock = SteadyStateClock(measure_from(args))
+    clock = steady_state_clock(measure_from(args))
     start = time.perf_counter()
     model.learn(total_timesteps=args.steps, callback=clock)
     seconds = time.perf_counter() - start

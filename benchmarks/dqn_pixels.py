@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, run_measurement  # before any drlab import: it keeps the user's environment
+from _common import RESULTS, run_measurement, steady_state_clock  # before any drlab import: it keeps the user's environment
 
 THREADS = 2
 
@@ -71,24 +71,8 @@ def sb3_measure(args) -> dict:
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
-
-    class SteadyStateClock(BaseCallback):
-        """(num_timesteps, perf_counter) at the first step at or after ``start_step`` and at the end."""
-
-        def __init__(self, start_step: int):
-            super().__init__()
-            self.start_step, self.first, self.last = start_step, None, None
-
-        def _on_step(self) -> bool:
-            if self.first is None and self.num_timesteps >= self.start_step:
-                self.first = (self.num_timesteps, time.perf_counter())
-            return True
-
-        def _on_training_end(self) -> None:  # after the last gradient step
-            self.last = (self.num_timesteps, time.perf_counter())
 
     gym.register_envs(ale_py)
     torch.set_num_threads(THREADS)
@@ -98,7 +82,7 @@ def sb3_measure(args) -> dict:
                 learning_starts=args.learning_starts, train_freq=4, gradient_steps=1, target_update_interval=1000,
                 exploration_fraction=0.1, exploration_final_eps=0.01, optimize_memory_usage=False,
                 seed=0, device="cpu")
-    clock = SteadyStateClock(measure_from(args))
+    clock = steady_state_clock(measure_from(args))
     start = time.perf_counter()
     model.learn(total_timesteps=args.steps, callback=clock)
     seconds = time.perf_counter() - start
