@@ -51,6 +51,15 @@ def test_twin_critics_in_one_pass_equal_each_critic_alone():
     assert not torch.equal(q[0], q[1])  # initialised independently
 
 
+def test_the_first_critic_alone_is_the_first_row_of_both():
+    torch.manual_seed(0)
+    twin = TwinQ(OBS, 2, (8, 8))
+    obs, actions = torch.randn(7, 3), torch.randn(7, 2)
+    first = twin(obs, actions, critics=1)
+    assert first.shape == (1, 7)
+    torch.testing.assert_close(first[0], twin(obs, actions)[0])
+
+
 def test_frozen_critics_pass_gradients_to_the_actions_only():
     twin = TwinQ(OBS, 2, (8,))
     actions = torch.randn(4, 2, requires_grad=True)
@@ -195,6 +204,16 @@ def test_td3_updates_the_actor_and_the_targets_every_policy_delay_critic_steps()
         actor_changes.append(not all(torch.equal(a, b) for a, b in zip(actor_before, learner.actor.parameters())))
         target_changes.append(not all(torch.equal(a, b) for a, b in zip(target_before, learner.critic_target.parameters())))
     assert actor_changes == target_changes == [False, False, True, False, False, True]
+
+
+def test_td3_a_restored_learner_logs_the_actor_metrics_of_its_last_delayed_step():
+    learner = learner_for(td3, policy_delay=2)
+    for _ in range(2):
+        logged = learner.update(learner.buffer.sample(4, learner.rng), 0)
+    restored = learner_for(td3, policy_delay=2)
+    restored.load_state_dict(learner.state_dict())
+    after = restored.update(restored.buffer.sample(4, restored.rng), 0)  # a critic step only
+    assert float(after["actor_loss"]) == float(logged["actor_loss"])
 
 
 def test_float_actions_through_the_n_step_window_and_the_replay_match_the_naive_reference():

@@ -70,12 +70,8 @@ class SquashedGaussianActor(nn.Module):
         return torch.tanh(u), log_prob
 
 
-class SACAgent:
+class SACAgent(twin_critics.ActorAgent):
     """Acts with the actor: greedy is tanh of the mean; exploring samples (noise from ``rng``)."""
-
-    def __init__(self, actor: SquashedGaussianActor, obs_space, actions: BoxActions, device, seed: int):
-        self.actor, self.obs_space, self.actions, self.device = actor, obs_space, actions, device
-        self.rng = np.random.default_rng(seed)
 
     @torch.inference_mode()
     def unit_actions(self, obs: np.ndarray, greedy: bool, rng: np.random.Generator) -> np.ndarray:
@@ -84,15 +80,6 @@ class SACAgent:
             return torch.tanh(mean).cpu().numpy()
         noise = torch.from_numpy(rng.standard_normal(mean.shape).astype(np.float32)).to(self.device)
         return torch.tanh(mean + log_std.exp() * noise).cpu().numpy()
-
-    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
-        return self.actions.to_env(self.unit_actions(obs, greedy, self.rng))
-
-    def state_dict(self) -> dict:
-        return self.actor.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.actor.load_state_dict(state)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> SACAgent:

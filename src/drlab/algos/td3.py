@@ -62,12 +62,12 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net[-1](h.float()))
 
 
-class TD3Agent:
+class TD3Agent(twin_critics.ActorAgent):
     """Acts with the actor: greedy is mu(s); exploring adds N(0, action_noise^2) and clips to [-1, 1]."""
 
     def __init__(self, actor: DeterministicActor, obs_space, actions: BoxActions, device, noise: float, seed: int):
-        self.actor, self.obs_space, self.actions, self.device, self.noise = actor, obs_space, actions, device, noise
-        self.rng = np.random.default_rng(seed)
+        super().__init__(actor, obs_space, actions, device, seed)
+        self.noise = noise
 
     @torch.inference_mode()
     def unit_actions(self, obs: np.ndarray, greedy: bool, rng: np.random.Generator) -> np.ndarray:
@@ -75,15 +75,6 @@ class TD3Agent:
         if greedy:
             return actions
         return np.clip(actions + self.noise * rng.standard_normal(actions.shape), -1.0, 1.0).astype(np.float32)
-
-    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
-        return self.actions.to_env(self.unit_actions(obs, greedy, self.rng))
-
-    def state_dict(self) -> dict:
-        return self.actor.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.actor.load_state_dict(state)
 
 
 def make_agent(cfg: Config, obs_space, action_space, device) -> TD3Agent:
@@ -112,8 +103,8 @@ def critic_loss(critic: TwinQ, critic_target: TwinQ, actor_target: Deterministic
 
 
 def actor_loss(actor: DeterministicActor, critic: TwinQ, obs: torch.Tensor) -> torch.Tensor:
-    """-Q_1(s, mu(s)), the first critic only (as in the paper), the critics frozen."""
-    return -critic(obs, actor(obs), frozen=True)[0].mean()
+    """-Q_1(s, mu(s)), the first critic only (as in the paper; the second is not computed), the critics frozen."""
+    return -critic(obs, actor(obs), frozen=True, critics=1)[0].mean()
 
 
 # ---- the learner -------------------------------------------------------------------------------
@@ -149,6 +140,14 @@ class Learner(twin_critics.Learner):
 
     def networks(self) -> dict:
         return {"critic": self.critic, "actor_target": self.actor_target}
+
+    def state_dict(self) -> dict:
+        # The actor's last metrics are logged until its next step: a resumed run logs them as well.
+        return {**super().state_dict(), "last_actor_metrics": {k: float(v) for k, v in self.last_actor_metrics.items()}}
+
+    def load_state_dict(self, state: dict) -> str:
+        self.last_actor_metrics = {k: torch.tensor(v) for k, v in state.get("last_actor_metrics", {}).items()}
+        return super().load_state_dict(state)
 
     def optimizers(self) -> dict:
         return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}

@@ -122,13 +122,18 @@ class TwinQ(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """Q of every critic; ``frozen``: no gradient reaches the critics' weights (the actor's loss)."""
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool = False,
+                critics: int | None = None) -> torch.Tensor:
+        """Q of every critic, or of the first ``critics`` only (shape (critics, batch)); ``frozen``: no
+        gradient reaches the critics' weights (the actor's loss)."""
+        n = self.n if critics is None else critics
         x = torch.cat([self.encode(obs.float()), actions], dim=-1)
-        h = x.unsqueeze(0).expand(self.n, -1, -1)
+        h = x.unsqueeze(0).expand(n, -1, -1)
         weights, biases = list(self.weights), list(self.biases)
         if frozen:
             weights, biases = [w.detach() for w in weights], [b.detach() for b in biases]
+        if n < self.n:  # views of the first n critics' weights: no work for the others
+            weights, biases = [w[:n] for w in weights], [b[:n] for b in biases]
         with bf16_autocast(x.device, self.bf16):
             for w, b in zip(weights[:-1], biases[:-1]):
                 h = F.relu(torch.baddbmm(b, h, w))
@@ -151,6 +156,28 @@ class BoxActions:
 
     def uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=(n, self.dim)).astype(np.float32)
+
+
+class ActorAgent:
+    """What SAC's and TD3's agents share: act in the env's bounds from the actor's [-1, 1] actions
+    (``unit_actions(obs, greedy, rng)``, the subclass's), exploration noise from a generator of
+    its own, and the actor as its state."""
+
+    def __init__(self, actor: nn.Module, obs_space: gym.Space, actions: BoxActions, device: torch.device, seed: int):
+        self.actor, self.obs_space, self.actions, self.device = actor, obs_space, actions, device
+        self.rng = np.random.default_rng(seed)
+
+    def unit_actions(self, obs: np.ndarray, greedy: bool, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
+        return self.actions.to_env(self.unit_actions(obs, greedy, self.rng))
+
+    def state_dict(self) -> dict:
+        return self.actor.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state)
 
 
 class Learner:
