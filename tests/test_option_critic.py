@@ -36,6 +36,43 @@ def test_utility_upon_arrival_by_hand():
     torch.testing.assert_close(u, torch.tensor([0.75 * 1 + 0.25 * 3, 0.1 * -1 + 0.9 * 2]))
 
 
+def test_a_switch_pays_the_deliberation_cost_in_the_utility_and_the_critic_target():
+    q_next = torch.tensor([[1.0, 3.0], [2.0, -1.0]])
+    beta_next = torch.tensor([[0.25, 0.5], [0.1, 0.9]])
+    u = oc.utility_upon_arrival(q_next, beta_next, torch.tensor([0, 1]), cost=0.4)
+    torch.testing.assert_close(u, torch.tensor([0.75 * 1 + 0.25 * (3 - 0.4), 0.1 * -1 + 0.9 * (2 - 0.4)]))
+    from drlab.buffers.replay import Batch
+
+    net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))  # beta = 0.5
+    batch = Batch(obs=torch.zeros(1, 2), actions=torch.tensor([0]), rewards=torch.tensor([1.0]),
+                  next_obs=torch.ones(1, 2), terminated=torch.tensor([0.0]), discounts=torch.full((1,), 0.9),
+                  weights=torch.ones(1), indices=np.arange(1))
+    loss, _ = oc.critic_loss(net, net, batch, cost=0.4)
+    target = 1 + 0.9 * (0.5 * 1 + 0.5 * (3 - 0.4))
+    torch.testing.assert_close(loss, (1.0 - torch.tensor(target)) ** 2)
+
+
+def test_the_deliberation_cost_enters_the_termination_advantage_on_its_scale():
+    advantage = torch.tensor([0.0, -2.0, -4.0, -100.0])
+    mask = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    std = torch.tensor([0.0, -2.0, -4.0]).std(unbiased=False)
+    torch.testing.assert_close(oc.on_value_scale(advantage, mask, "raw", shift=0.5), advantage + 0.5)
+    torch.testing.assert_close(oc.on_value_scale(advantage, mask, "scaled", shift=0.5)[:3],
+                               (torch.tensor([0.0, -2.0, -4.0]) + 0.5) / std)
+    torch.testing.assert_close(oc.on_value_scale(advantage, mask, "normalized", shift=0.5)[:3],
+                               (torch.tensor([0.0, -2.0, -4.0]) + 2.0 + 0.5) / std)  # not centred away
+    # through the actor's loss: beta(s') (A + eta + xi), A = Q(s', 0) - V(s') = 1 - 3
+    cfg = oc.Config(gamma=0.5, xi=0.2, ent_coef=0.0, deliberation_cost=0.3)
+    net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))
+    batch = {"obs": torch.zeros(1, 2), "next_obs": torch.ones(1, 2), "options": torch.tensor([0]),
+             "actions": torch.tensor([0]), "rewards": torch.tensor([1.0]), "terminated": torch.tensor([0.0]),
+             "done": torch.tensor([0.0])}
+    _, metrics = oc.actor_loss(net, net, batch, cfg)
+    torch.testing.assert_close(metrics["termination_loss"], torch.tensor(0.5 * (1 - 3 + 0.3 + 0.2)))
+    # the policy's target pays the cost too: U = 0.5 * 1 + 0.5 * (3 - 0.3), advantage = 1 + 0.5 U - Q(s, 0)
+    torch.testing.assert_close(metrics["advantage_mean"], torch.tensor(1 + 0.5 * (0.5 + 0.5 * 2.7) - 1.0))
+
+
 def test_both_advantages_by_hand():
     cfg = oc.Config(gamma=0.5, xi=0.2, ent_coef=0.0)
     net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))  # beta = 0.5 everywhere

@@ -35,6 +35,9 @@ class RunConfig:
     """Seed for the environments, the networks and every random choice."""
     total_steps: int = 100_000
     """Environment steps to train for (summed over the parallel envs)."""
+    total_episodes: int = 0
+    """Also stop once this many training episodes have ended (0: no such limit), e.g. to compare
+    steps per episode over a fixed number of episodes."""
     num_envs: int = 1
     """Parallel environments stepped as one batch."""
     max_episode_steps: int | None = None
@@ -71,7 +74,7 @@ class RunConfig:
     def validate(self) -> None:
         """Raise DrlabError naming the first invalid setting; algorithm configs extend this."""
         positive(self, "total_steps", "num_envs", "torch_threads", "log_interval", "frame_stack")
-        non_negative(self, "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval",
+        non_negative(self, "total_episodes", "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval",
                      "video_interval")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise DrlabError(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")

@@ -58,7 +58,7 @@ VARIANTS = {
 # A config.json written before a setting existed gets the value that run had in effect (vector
 # observations only, float32, checkpoints with the replay).
 ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step", "termination_advantage": "raw",
-                  "normalize_advantages": False}
+                  "normalize_advantages": False, "deliberation_cost": 0.0}
 
 
 @dataclass
@@ -84,6 +84,10 @@ class Config(RunConfig):
     """Fraction of total_steps over which epsilon decays linearly."""
     xi: float = 0.01
     """Termination regulariser, added to the termination advantage (larger: longer options)."""
+    deliberation_cost: float = 0.0
+    """Cost eta paid at each option switch (Harb et al. 2018, "When waiting is not an option"), in reward
+    units: the critic's and the actor's targets pay beta_w(s') eta, and the termination gradient's
+    advantage becomes A(s', w) + eta, put on the scale termination_advantage chooses. Larger: options last longer."""
     termination_advantage: Literal["raw", "scaled", "normalized"] = "raw"
     """Q_Omega(s', w) - V(s') as it is, divided by its std over the batch (scaled), or also centred
     (normalized, as the course's Option-Critic); scaled and normalized put xi in std units."""
@@ -126,7 +130,7 @@ class Config(RunConfig):
         super().validate()
         positive(self, "num_options", "temperature", "option_temperature", "actor_lr", "critic_lr",
                  "buffer_size", "batch_size", "update_interval", "critic_updates", "target_update_interval")
-        non_negative(self, "xi", "ent_coef", "learning_starts", "max_grad_norm")
+        non_negative(self, "xi", "deliberation_cost", "ent_coef", "learning_starts", "max_grad_norm")
         in_unit_interval(self, "gamma", "eps_start", "eps_end", "exploration_fraction")
         hidden_sizes(self)
         batch_fits_buffer(self)
@@ -144,19 +148,23 @@ def make_agent(cfg: Config, obs_space, action_space, device) -> OptionAgent:
 
 # ---- the losses -------------------------------------------------------------------------------
 
-def utility_upon_arrival(q_next: torch.Tensor, beta_next: torch.Tensor, options: torch.Tensor) -> torch.Tensor:
-    """U(s', w) = (1 - beta_w(s')) Q(s', w) + beta_w(s') max_w' Q(s', w')."""
+def utility_upon_arrival(q_next: torch.Tensor, beta_next: torch.Tensor, options: torch.Tensor,
+                         cost: float = 0.0) -> torch.Tensor:
+    """U(s', w) = (1 - beta_w(s')) Q(s', w) + beta_w(s') (max_w' Q(s', w') - cost): a switch pays the
+    deliberation cost."""
     q_w = q_next.gather(1, options[:, None]).squeeze(1)
     beta_w = beta_next.gather(1, options[:, None]).squeeze(1)
-    return (1 - beta_w) * q_w + beta_w * q_next.max(1).values
+    return (1 - beta_w) * q_w + beta_w * (q_next.max(1).values - cost)
 
 
-def critic_loss(net, target_net, batch: Batch):
-    """TD loss of Q_Omega(s, w) on a replay batch (batch.actions holds the options). Returns (loss, metrics)."""
+def critic_loss(net, target_net, batch: Batch, cost: float = 0.0):
+    """TD loss of Q_Omega(s, w) on a replay batch (batch.actions holds the options), switches paying
+    ``cost``. Returns (loss, metrics)."""
     q = net(batch.obs)[0].gather(1, batch.actions[:, None]).squeeze(1)
     with torch.no_grad():
         q_next, beta_next, _ = target_net(batch.next_obs)
-        target = batch.rewards + batch.discounts * (1 - batch.terminated) * utility_upon_arrival(q_next, beta_next, batch.actions)
+        utility = utility_upon_arrival(q_next, beta_next, batch.actions, cost)
+        target = batch.rewards + batch.discounts * (1 - batch.terminated) * utility
     loss = F.mse_loss(q, target)
     return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
 
@@ -179,7 +187,7 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
     q, logits, q_next, beta_next = q_all[rows], logits_all[rows], q_all[next_rows].detach(), beta_all[next_rows]
     with torch.no_grad():
         q_next_target, beta_next_target, _ = target_net(batch["next_obs"])
-        utility_next = utility_upon_arrival(q_next_target, beta_next_target, options)
+        utility_next = utility_upon_arrival(q_next_target, beta_next_target, options, cfg.deliberation_cost)
         if cfg.actor_return == "rollout":
             target = rollout_targets(batch, utility_next, cfg.gamma)
         else:
@@ -190,7 +198,8 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
             policy_advantage = on_value_scale(policy_advantage, torch.ones_like(policy_advantage), "normalized")
         termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values
         going_on = 1 - batch["done"]  # where an option can go on (its advantage counts)
-        termination_advantage = on_value_scale(termination_advantage, going_on, cfg.termination_advantage)
+        termination_advantage = on_value_scale(termination_advantage, going_on, cfg.termination_advantage,
+                                               shift=cfg.deliberation_cost)
         termination_advantage = termination_advantage + cfg.xi
     log_pi = F.log_softmax(logits.gather(1, options[:, None, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
     entropy = -(log_pi.exp() * log_pi).sum(1).mean()
@@ -203,16 +212,18 @@ def actor_loss(net, target_net, batch: dict, cfg: Config):
                   "advantage_mean": advantage_mean}
 
 
-def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
-    """The termination advantage as it is ("raw"), divided by its std over the masked batch
-    ("scaled": still <= 0, so xi is the margin, in stds, by which another option must be better for
-    this one to end), or also centred ("normalized", the course's: ends where worse than usual)."""
+def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str, shift: float = 0.0) -> torch.Tensor:
+    """The termination advantage plus ``shift`` (the deliberation cost, in reward units) as it is
+    ("raw"), divided by the advantage's std over the masked batch ("scaled": A <= 0, so xi is the
+    margin, in stds, by which another option must be better for this one to end), or also centred
+    ("normalized", the course's: ends where worse than usual; the shift is added after centring, which
+    would otherwise remove it)."""
     if kind == "raw":
-        return advantage
+        return advantage + shift if shift else advantage
     count = mask.sum().clamp(min=1)
     mean = (advantage * mask).sum() / count
     std = (((advantage - mean) ** 2 * mask).sum() / count).sqrt()
-    return ((advantage - mean) if kind == "normalized" else advantage) / (std + 1e-6)
+    return (((advantage - mean) if kind == "normalized" else advantage) + shift) / (std + 1e-6)
 
 
 def rollout_targets(batch: dict, utility_next: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -258,7 +269,8 @@ class Learner:
         transitions since the last update."""
         metrics = {}
         for _ in range(self.cfg.critic_updates):
-            loss, metrics = critic_loss(self.net, self.target_net, self.buffer.sample(self.cfg.batch_size, self.rng))
+            batch = self.buffer.sample(self.cfg.batch_size, self.rng)
+            loss, metrics = critic_loss(self.net, self.target_net, batch, self.cfg.deliberation_cost)
             metrics["critic_grad_norm"] = gradient_step(self.critic_opt, self.params, loss, self.cfg.max_grad_norm)
         if not len(recent["options"]):  # every step since the last update was an autoreset step
             return metrics

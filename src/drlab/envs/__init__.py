@@ -14,6 +14,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 
+from drlab.envs import four_rooms
 from drlab.envs.atari import is_atari, make_atari_env, make_atari_vec_env
 from drlab.envs.vizdoom import is_vizdoom, make_vizdoom_env, make_vizdoom_vec_env
 from drlab.errors import DrlabError
@@ -24,6 +25,8 @@ OPTIONAL_ENV_PACKAGES = {
     "ALE/": ("ale_py", "pip install 'drlab[atari]'"),
     "Vizdoom": ("vizdoom.gymnasium_wrapper", "pip install 'drlab[vizdoom]'"),
 }
+four_rooms.register()  # drlab/FourRooms-v0 and drlab/FourRoomsTransfer-v0: nothing to install
+
 # Old-style Atari ids (SpaceInvadersNoFrameskip-v4) are registered by ale_py as well.
 ATARI_V4_SUFFIXES = ("NoFrameskip-v4", "Deterministic-v4")
 

@@ -27,7 +27,7 @@ def config_to_json(algo: str, cfg) -> dict:
 
 
 # Settings every algorithm gained since the first config.json, with the value older runs had in effect.
-RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": (), "frame_stack": 1}
+RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": (), "frame_stack": 1, "total_episodes": 0}
 
 
 def config_from_json(data: dict, import_envs: bool = True):

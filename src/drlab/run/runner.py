@@ -103,7 +103,9 @@ class Run:
         return self.cfg.seed + (self.step if self.resumed else 0)
 
     def running(self) -> bool:
-        return self.step < self.cfg.total_steps and not self.interrupted and not self.solved_during_training
+        cfg = self.cfg
+        episodes_left = not cfg.total_episodes or self.episodes < cfg.total_episodes
+        return self.step < cfg.total_steps and episodes_left and not self.interrupted and not self.solved_during_training
 
     def record_episodes(self, rewards, dones, valid, info=None) -> None:
         """Book raw rewards; log each finished episode's raw return (of the whole game: an env that
