@@ -144,3 +144,28 @@ def test_total_episodes_stops_training_after_that_many_episodes(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # the run stops at the step that ends episode 5; each earlier end cost one autoreset step
     assert len(lengths) == 5 and summary["steps"] == sum(lengths) + 4
+
+
+def test_the_doorway_ratio_by_hand():
+    from drlab.plots.four_rooms import doorway_ratios, near_doorways
+
+    near = near_doorways()
+    assert near.sum() == 12  # four doorways and the two cells each joins
+    beta = np.where(near, 0.9, 0.3)[None, :].repeat(2, axis=0)
+    beta[1] = 0.5
+    np.testing.assert_allclose(doorway_ratios(beta), [3.0, 1.0])
+
+
+def test_plot_options_draws_the_options_on_the_grid(tmp_path):
+    run = tmp_path / "run"
+    trained = run_drlab("train", "option-critic", "drlab/FourRooms-v0", "--run-dir", run, "--total-steps", "2000",
+                        "--num-options", "3", "--no-progress", "--final-eval-episodes", "1")
+    assert trained.returncode == 0, trained.stderr
+    drawn = run_drlab("plot", "options", run, "--out", tmp_path / "pictures")
+    assert drawn.returncode == 0, drawn.stderr
+    assert "termination near the doorways / elsewhere" in drawn.stdout
+    usage = json.loads((tmp_path / "pictures" / "options.json").read_text())
+    assert len(usage["doorway_termination_ratio"]) == 3 and usage["goal"] == [7, 9]
+    assert (tmp_path / "pictures" / "four_rooms_options.png").stat().st_size > 10_000
+    refused = run_drlab("plot", "options", run, "--dims", "0", "1")
+    assert refused.returncode == 2 and "Four Rooms is drawn on its grid" in refused.stderr

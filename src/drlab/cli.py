@@ -269,9 +269,9 @@ def cmd_plot_options(argv: list[str]) -> int:
     usage = plot_options(args.run_dir, args.out or args.run_dir / "options", args.dims, args.seed,
                          fixed, args.slices, args.slice_dims)
     shares = ", ".join(f"option {w}: {share:.0%}" for w, share in enumerate(usage["option_share"]))
-    pictures = (", ".join(str(usage[k]) for k in ("maps", "choice") if usage.get(k)) + f" and {usage['timeline']}"
-                if usage["maps"] else f"{usage['timeline']} and {usage['frames']}")
-    print(f"wrote {pictures}; greedy episode: return {usage['episode_return']:.1f}, "
+    ratios = usage.get("doorway_termination_ratio")
+    doorways = f"; termination near the doorways / elsewhere: {', '.join(f'{r:.2f}' for r in ratios)}" if ratios else ""
+    print(f"wrote {', '.join(usage['pictures'])}{doorways}; greedy episode: return {usage['episode_return']:.1f}, "
           f"{usage['episode_steps']} steps, {usage['switches']} switches; active share {shares}")
     return 0
 

@@ -126,7 +126,9 @@ def in_unit_interval(cfg: Any, *names: str) -> None:
 
 # ---- presets ---------------------------------------------------------------------------------
 # presets/ALGO/ENV.toml holds a [default] table and optional named variants; a variant is a set of
-# overrides on top of [default]. Env ids with a namespace ("ALE/Pong-v5") use "_" for "/".
+# overrides on top of [default]. Env ids with a namespace ("ALE/Pong-v5") use "_" for "/". A file
+# holding only `same_as = "ENV_ID"` uses that env's presets (a variant of an env, such as
+# drlab/FourRoomsTransfer-v0 of drlab/FourRooms-v0).
 
 DEFAULT_PRESET = "default"
 NO_PRESET = "none"  # the algorithm's own defaults, even where the env has a preset
@@ -142,6 +144,8 @@ def load_presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     tables = tomllib.loads(path.read_text())
+    if "same_as" in tables:
+        return load_presets(algo, tables["same_as"])
     base = tables.get(DEFAULT_PRESET, {})
     presets = {DEFAULT_PRESET: dict(base)}
     for name, table in tables.items():

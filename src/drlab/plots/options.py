@@ -30,6 +30,7 @@ import torch
 
 from drlab.errors import DrlabError
 from drlab.nets import obs_tensor
+from drlab.plots.four_rooms import is_four_rooms, plot_four_rooms_options
 from drlab.spaces.encoders import has_images, is_flat_vector
 
 MAX_SPELLS_SHOWN = 6  # per option, in option_frames.png
@@ -96,6 +97,15 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
             raise DrlabError("--dims, --fixed and --slice-dims pick observation dimensions of a vector env; "
                              "this run sees frames")
         return plot_pixel_options(agent, Path(out_dir), seed)
+    if is_four_rooms(env_id):
+        if dims is not None or fixed_values or slice_dims is not None:
+            raise DrlabError("--dims, --fixed and --slice-dims pick observation dimensions of a vector env; "
+                             "Four Rooms is drawn on its grid")
+        from drlab.run.logger import read_metrics
+
+        episodes = sum("episode/length" in r for r in read_metrics(Path(run_dir)))  # where a moving goal is now
+        usage = plot_four_rooms_options(agent, Path(out_dir), episodes)
+        return {**usage, **greedy_episode_usage(agent, seed)}
     if not is_flat_vector(agent.obs_space):
         raise DrlabError(f"option maps step through the dimensions of vector observations; {env_id} has "
                          f"{agent.obs_space}")
@@ -199,6 +209,7 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         "option_share": [float(np.mean(options == w)) for w in range(num_options)],
         "switches": int(np.sum(options[1:] != options[:-1])),
         "maps": str(maps), "choice": str(choice) if choice else None, "timeline": str(timeline),
+        "pictures": [str(p) for p in (maps, choice, timeline) if p],
     }
     (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
     return usage
@@ -247,6 +258,22 @@ def plot_choice_grid(net, env_id: str, path: Path, dims, ranges, labels, fixed: 
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path)
     plt.close(fig)
+
+
+def greedy_episode_usage(agent, seed: int) -> dict:
+    """Return, length, each option's share and the switches of one greedy episode."""
+    from drlab.envs import make_env
+    from drlab.evaluate import play_episode
+
+    env = make_env(agent.config.env_id, max_episode_steps=agent.config.max_episode_steps)
+    try:
+        episode = play_episode(agent, env, seed, greedy=True, max_steps=2_000)
+    finally:
+        env.close()
+    options = np.array(episode.options)
+    return {"episode_return": episode.total, "episode_steps": int(len(options)),
+            "option_share": [float(np.mean(options == w)) for w in range(agent.cfg.num_options)],
+            "switches": int(np.sum(options[1:] != options[:-1]))}
 
 
 def spells(options: np.ndarray) -> list[tuple[int, int, int]]:
@@ -348,6 +375,7 @@ def plot_pixel_options(agent, out_dir: Path, seed: int) -> dict:
         "option_share": [float(np.mean(options == w)) for w in range(num_options)],
         "switches": int(np.sum(options[1:] != options[:-1])), "mean_spell_steps": float(np.mean(durations)),
         "maps": None, "frames": str(frames_png), "timeline": str(timeline),
+        "pictures": [str(timeline), str(frames_png)],
     }
     (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
     return usage

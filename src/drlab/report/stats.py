@@ -24,6 +24,20 @@ def iqm(values) -> float:
     return float(trim_mean(np.asarray(values, dtype=float), 0.25))
 
 
+def mean_band(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) over ``axis`` (the seeds), the band SciPy's percentile bootstrap of the mean at
+    ``CONFIDENCE``; every other axis (episodes, steps) gets its own band in one vectorised call."""
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=float)
+    with warnings.catch_warnings():  # columns with every seed equal: degenerate but valid bands
+        warnings.simplefilter("ignore")
+        ci = bootstrap((values,), np.mean, axis=axis, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
+                       method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    mean = values.mean(axis=axis)
+    return mean, np.where(np.isfinite(ci.low), ci.low, mean), np.where(np.isfinite(ci.high), ci.high, mean)
+
+
 def aggregate(values) -> dict:
     """{"n", "iqm", "ci" ((low, high) or None below MIN_SEEDS_FOR_CI seeds), "median", "min", "max"}."""
     values = np.asarray([v for v in values if v is not None], dtype=float)
