@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -36,6 +37,22 @@ LIBRARIES = ("drlab", "drlab-bf16", "sb3", "sbx")
 HIDDEN = [256, 256]
 BATCH = 256
 BUFFER = 1_000_000
+
+
+def cpu_description() -> str:
+    """The CPU's name, cores and the vector extensions that decide how fast the matrix products run:
+    the ratios between libraries change with them (AMX, AVX-512 with BF16, AVX2)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and name in ("", "x86_64", platform.machine()):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    shown = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
+    return f"{name}, {os.cpu_count()} cores, {' '.join(shown) or 'no AVX2'}"
 
 
 def drlab_measure(args, bf16: bool) -> dict:
@@ -139,7 +156,7 @@ def main() -> None:
     lines = [f"# SAC and TD3 training throughput: steady-state env steps per second ({args.steps:,} steps per "
              f"measurement, timed from step {measure_from(args):,}; {args.repeats} alternating repeats, fresh processes)",
              "", f"One env, hidden {HIDDEN}, batch {BATCH}, one gradient step per env step, replay {BUFFER:,}; "
-             f"PyTorch threads: {args.threads}. Machine: {platform.processor() or platform.machine()}, "
+             f"PyTorch threads: {args.threads}. Machine: {cpu_description()}, "
              f"{time.strftime('%Y-%m-%d %H:%M')}.", "",
              "| case | " + " | ".join(f"{lib} SPS (median; repeats)" for lib in libraries)
              + " | " + " | ".join(f"{lib} / SB3" for lib in libraries if lib != "sb3") + " | CPU steal (max) |",
