@@ -42,7 +42,7 @@ def first_block_reaching(steps: list[int], returns: list[float], sliding: bool) 
 def measure(seed: int, total_steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        command = [sys.executable, "-c", "from drlab.cli import main; raise SystemExit(main())", "train",
+        command = [sys.executable, "-m", "drlab", "train",
                    "option-critic", "CartPole-v1", "--max-episode-steps", "1000", "--seed", str(seed),
                    "--total-steps", str(total_steps), "--run-dir", str(run), "--no-progress",
                    "--final-eval-episodes", "0"]

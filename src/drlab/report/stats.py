@@ -30,11 +30,13 @@ def mean_band(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray
     from scipy.stats import bootstrap
 
     values = np.asarray(values, dtype=float)
+    mean = values.mean(axis=axis)
+    if values.shape[axis] < 2:  # one seed: no band
+        return mean, mean, mean
     with warnings.catch_warnings():  # columns with every seed equal: degenerate but valid bands
         warnings.simplefilter("ignore")
         ci = bootstrap((values,), np.mean, axis=axis, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
                        method="percentile", rng=np.random.default_rng(0)).confidence_interval
-    mean = values.mean(axis=axis)
     return mean, np.where(np.isfinite(ci.low), ci.low, mean), np.where(np.isfinite(ci.high), ci.high, mean)
 
 
