@@ -78,7 +78,7 @@ class FourRooms(gym.Env):
         self.episodes += 1
         if self.goal_change_episodes and self.episodes == self.goal_change_episodes + 1:
             self.goal = INDEX[LOWER_RIGHT_ROOM[self.np_random.integers(len(LOWER_RIGHT_ROOM))]]
-        start = self.np_random.integers(len(CELLS) - 1)
+        start = int(self.np_random.integers(len(CELLS) - 1))
         self.cell = start + (start >= self.goal)  # uniform over the cells other than the goal
         return self.cell, {"goal": self.goal}
 
