@@ -104,6 +104,41 @@ def test_the_goal_moves_after_n_episodes_into_the_lower_right_room_reproducibly(
     assert gym.spec("drlab/FourRoomsTransfer-v0").kwargs == {"goal_change_episodes": 1000}
 
 
+def play(env, seed: int, episodes: int) -> int:
+    """Random actions (seeded by ``seed``) until ``episodes`` episodes have ended; the goal then."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    ended = 0
+    while ended < episodes:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+            ended += 1
+    return env.unwrapped.goal
+
+
+def test_the_moved_goal_depends_on_the_seed_only_and_the_pictures_know_it():
+    from types import SimpleNamespace
+
+    from drlab.plots.four_rooms import goal_of
+
+    if "drlab/FourRoomsMoveAt3-v0" not in gym.registry:
+        gym.register("drlab/FourRoomsMoveAt3-v0", entry_point=FourRooms, kwargs={"goal_change_episodes": 3})
+    for seed in range(6):
+        # two learners that act differently (other action seeds, other episode lengths) see the same move
+        moved = {play(gym.make("drlab/FourRoomsMoveAt3-v0"), seed, 3)}
+        env = gym.make("drlab/FourRoomsMoveAt3-v0")
+        env.reset(seed=seed)
+        for _ in range(3):
+            env.step(0)
+            env.reset()
+        moved.add(env.unwrapped.goal)
+        assert len(moved) == 1 and CELLS[moved.pop()] in LOWER_RIGHT_ROOM
+        config = SimpleNamespace(env_id="drlab/FourRoomsMoveAt3-v0", seed=seed, num_envs=1)
+        assert goal_of(config, 3) == play(gym.make("drlab/FourRoomsMoveAt3-v0"), seed, 3)
+        assert goal_of(config, 2) == 62 and goal_of(SimpleNamespace(**{**vars(config), "num_envs": 2}), 3) is None
+
+
 def test_the_same_seed_gives_the_same_episode():
     def episode(seed):
         env = FourRooms()
@@ -165,7 +200,25 @@ def test_plot_options_draws_the_options_on_the_grid(tmp_path):
     assert drawn.returncode == 0, drawn.stderr
     assert "termination near the doorways / elsewhere" in drawn.stdout
     usage = json.loads((tmp_path / "pictures" / "options.json").read_text())
-    assert len(usage["doorway_termination_ratio"]) == 3 and usage["goal"] == [7, 9]
+    assert len(usage["doorway_termination_ratio"]) == 3 and usage["goal"] == [7, 9] and len(usage["option_share"]) == 3
     assert (tmp_path / "pictures" / "four_rooms_options.png").stat().st_size > 10_000
     refused = run_drlab("plot", "options", run, "--dims", "0", "1")
     assert refused.returncode == 2 and "Four Rooms is drawn on its grid" in refused.stderr
+
+
+def test_a_same_as_preset_file_takes_the_other_envs_presets_and_refuses_chains(tmp_path, monkeypatch):
+    from drlab import config
+    from drlab.errors import DrlabError
+
+    (tmp_path / "dqn").mkdir()
+    (tmp_path / "dqn" / "Base-v0.toml").write_text("[default]\nlr = 0.5\n[fast]\nlr = 0.9\n")
+    (tmp_path / "dqn" / "Alias-v0.toml").write_text('same_as = "Base-v0"\n')
+    (tmp_path / "dqn" / "Chain-v0.toml").write_text('same_as = "Alias-v0"\n')
+    (tmp_path / "dqn" / "Self-v0.toml").write_text('same_as = "Self-v0"\n')
+    (tmp_path / "dqn" / "Mixed-v0.toml").write_text('same_as = "Base-v0"\n[default]\nlr = 0.1\n')
+    monkeypatch.setattr(config, "preset_file", lambda algo, env_id: tmp_path / algo / (env_id.replace("/", "_") + ".toml"))
+    assert config.load_presets("dqn", "Alias-v0") == config.load_presets("dqn", "Base-v0") == {
+        "default": {"lr": 0.5}, "fast": {"lr": 0.9}}
+    for env_id in ("Chain-v0", "Self-v0", "Mixed-v0"):
+        with pytest.raises(DrlabError, match="same_as"):
+            config.load_presets("dqn", env_id)

@@ -64,3 +64,21 @@ def test_clip_grad_norm_matches_torch(max_norm):
     torch.testing.assert_close(norm, expected)
     for a, b in zip(ours.parameters(), theirs.parameters()):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_adamw_and_groups_without_gradients_take_torch_own_step():
+    ours, theirs = net(), net()
+    ours_opt = torch.optim.AdamW(ours.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
+    theirs_opt = torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
+    for i in range(5):
+        gradient_step(ours_opt, list(ours.parameters()), loss_of(ours, i), 0.0)
+        theirs_opt.zero_grad()
+        loss_of(theirs, i).backward()
+        theirs_opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    # a second group that got no gradient this time (its state exists from before)
+    first, second = list(ours[0].parameters()), list(ours[2].parameters())
+    opt = Optimizer([(first, 1e-2), (second, 1e-2)], "adam", 1e-2, 1e-8, 0.99, max_grad_norm=0.0)
+    opt.step(loss_of(ours, 0))
+    opt.step(ours[0](torch.ones(3, 5)).sum())  # the last layer gets no gradient
+    assert all(p.grad is None for p in second)

@@ -333,3 +333,12 @@ def test_option_pictures_of_a_two_dimensional_env(tmp_path):
     usage = json.loads((tmp_path / "pics" / "options.json").read_text())
     assert usage["choice"] and (tmp_path / "pics" / "option_choice.png").stat().st_size > 5_000
     assert main(["plot", "options", str(run.dir), "--out", str(tmp_path / "p2"), "--slice-dims", "0", "1"]) == 2
+
+
+def test_a_deliberation_cost_with_rollout_returns_is_refused_in_one_line(tmp_path):
+    from test_cli import assert_one_line_error, drlab as run_drlab
+
+    result = run_drlab("train", "option-critic", "CartPole-v1", "--run-dir", tmp_path / "run",
+                       "--deliberation-cost", "0.1", "--actor-return", "rollout")
+    assert result.returncode == 2
+    assert_one_line_error(result, "deliberation_cost works with actor_return one-step")

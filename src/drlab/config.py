@@ -36,8 +36,10 @@ class RunConfig:
     total_steps: int = 100_000
     """Environment steps to train for (summed over the parallel envs)."""
     total_episodes: int = 0
-    """Also stop once this many training episodes have ended (0: no such limit), e.g. to compare
-    steps per episode over a fixed number of episodes."""
+    """Also stop once this many training episodes have ended (0: no such limit), e.g. to compare steps
+    per episode over a fixed number of episodes. Checked after each vector step (on-policy algorithms:
+    after each rollout), so a few more episodes may end. Schedules (epsilon, learning-rate decay) still
+    follow total_steps: give it a realistic value."""
     num_envs: int = 1
     """Parallel environments stepped as one batch."""
     max_episode_steps: int | None = None
@@ -145,13 +147,25 @@ def load_presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
         return {}
     tables = tomllib.loads(path.read_text())
     if "same_as" in tables:
-        return load_presets(algo, tables["same_as"])
+        return load_presets(algo, same_as(algo, path, tables))
     base = tables.get(DEFAULT_PRESET, {})
     presets = {DEFAULT_PRESET: dict(base)}
     for name, table in tables.items():
         if name != DEFAULT_PRESET and isinstance(table, dict):
             presets[name] = {**base, **table}
     return presets
+
+
+def same_as(algo: str, path, tables: dict) -> str:
+    """The env whose presets a ``same_as`` file names: a file with that one key, naming an env with
+    presets of its own (no chains, no loops)."""
+    target = tables["same_as"]
+    target_path = preset_file(algo, target) if isinstance(target, str) else None
+    if (set(tables) != {"same_as"} or target_path is None or not target_path.is_file() or target_path == path
+            or "same_as" in tomllib.loads(target_path.read_text())):
+        raise DrlabError(f"{path.name}: a preset file with same_as holds that key only, naming an env with presets "
+                         f"of its own (got {tables})")
+    return target
 
 
 def preset_overrides(algo: str, env_id: str, preset: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from drlab.algos import check_action_space
 from drlab.algos.option_agent import OptionAgent, OptionCriticNet, OptionStats
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
+from drlab.errors import DrlabError
 from drlab.nets import obs_tensor
 from drlab.optim import adam, crossings, gradient_step, linear_schedule
 from drlab.returns import discounted_returns
@@ -132,6 +133,10 @@ class Config(RunConfig):
                  "buffer_size", "batch_size", "update_interval", "critic_updates", "target_update_interval")
         non_negative(self, "xi", "deliberation_cost", "ent_coef", "learning_starts", "max_grad_norm")
         in_unit_interval(self, "gamma", "eps_start", "eps_end", "exploration_fraction")
+        if self.deliberation_cost and self.actor_return == "rollout":
+            # The rollout's return would have to pay eta at each switch inside the window; only U does now.
+            raise DrlabError("deliberation_cost works with actor_return one-step; with rollout the switches "
+                             "inside the update window would go unpaid")
         hidden_sizes(self)
         batch_fits_buffer(self)
 

@@ -8,8 +8,11 @@ Option-Critic's temporal abstraction: four rooms joined by one-cell doorways, 10
 - Start: uniform over the free cells other than the goal.
 - Goal: the east doorway (between the two rooms on the right, cell 62) unless ``goal`` names another
   cell (an index or a (row, col) pair). With ``goal_change_episodes=N`` the goal moves after N episodes
-  to a cell of the lower-right room drawn with the env's generator (the paper's transfer experiment;
-  the same seed gives the same cell).
+  (resets) to a cell of the lower-right room (the paper's transfer experiment). That cell is drawn at the
+  seeded reset from a generator of its own, so it depends on the seed only, not on what the agent did:
+  the same seed gives every learner the same moved goal. Each env counts its own episodes (in a vector
+  env each copy moves its goal after its own N); a new env object, as an evaluation or a resumed run
+  makes, starts again with the first goal.
 - Registered as ``drlab/FourRooms-v0`` with an episode cap of 1000 steps (a truncation), and as
   ``drlab/FourRoomsTransfer-v0``: the same with the goal moved after 1000 episodes.
 """
@@ -71,13 +74,18 @@ class FourRooms(gym.Env):
         self.goal_change_episodes = goal_change_episodes
         self.render_mode = render_mode
         self.episodes = 0  # episodes begun (resets) since the env was made
+        self.moved_goal = None  # where the goal goes after goal_change_episodes (drawn at the seeded reset)
         self.cell = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if seed is not None or self.moved_goal is None:
+            # The moved goal's own stream: the slips and starts that draw from np_random do not change it.
+            goal_rng = np.random.default_rng([seed if seed is not None else int(self.np_random.integers(2**62)), 1])
+            self.moved_goal = INDEX[LOWER_RIGHT_ROOM[goal_rng.integers(len(LOWER_RIGHT_ROOM))]]
         self.episodes += 1
         if self.goal_change_episodes and self.episodes == self.goal_change_episodes + 1:
-            self.goal = INDEX[LOWER_RIGHT_ROOM[self.np_random.integers(len(LOWER_RIGHT_ROOM))]]
+            self.goal = self.moved_goal
         start = int(self.np_random.integers(len(CELLS) - 1))
         self.cell = start + (start >= self.goal)  # uniform over the cells other than the goal
         return self.cell, {"goal": self.goal}

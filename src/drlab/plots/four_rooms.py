@@ -10,7 +10,6 @@ the other cells (above 1: the option tends to end at the doorways, as the paper 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +48,20 @@ def cell_values(net, device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def goal_of(config, episodes: int | None) -> int | None:
-    """The goal cell of the run's env after ``episodes`` training episodes: a goal that moves is
-    replayed from the seed (env 0 is reset with the run's seed, then once per episode). None where
-    that cannot be known (several envs, each with its own count; the count unknown)."""
+    """The goal cell of the run's env after ``episodes`` training episodes. A goal that moves depends on
+    the seed only (env 0 is reset with the run's seed); None where that cannot be known (several envs,
+    each with its own count; the count unknown)."""
     from drlab.envs import env_spec
 
     kwargs = dict(env_spec(config.env_id).kwargs)
     env = FourRooms(**kwargs)
     env.reset(seed=config.seed)
     moves = kwargs.get("goal_change_episodes", 0)
-    if moves and (episodes is None or config.num_envs != 1):
+    if not moves:
+        return env.goal
+    if episodes is None or config.num_envs != 1:
         return None
-    for _ in range(min(moves, episodes or 0)):
-        env.reset()
-    return env.goal
+    return env.moved_goal if episodes >= moves else env.goal
 
 
 def grid(values: np.ndarray) -> np.ndarray:
@@ -74,7 +73,8 @@ def grid(values: np.ndarray) -> np.ndarray:
 
 
 def plot_four_rooms_options(agent, out_dir: Path, episodes: int | None) -> dict:
-    """The pictures and options.json of a Four Rooms run whose training saw ``episodes`` episodes."""
+    """Draw four_rooms_options.png of a Four Rooms run whose training saw ``episodes`` episodes; returns
+    what options.json holds of it (the doorway ratios, each option's share of the greedy choice, the goal)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,5 +119,4 @@ def plot_four_rooms_options(agent, out_dir: Path, episodes: int | None) -> dict:
     usage = {"pictures": [str(path)], "doorway_termination_ratio": ratios, "choice_share": [float(np.mean(chosen == w)) for w in range(num_options)],
              "mean_termination": [float(b.mean()) for b in beta],
              "goal": list(CELLS[goal_index]) if goal_index is not None else None}
-    (out_dir / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
     return usage

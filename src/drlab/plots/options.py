@@ -104,8 +104,9 @@ def plot_options(run_dir: Path, out_dir: Path, dims: tuple[int, int] | None = No
         from drlab.run.logger import read_metrics
 
         episodes = sum("episode/length" in r for r in read_metrics(Path(run_dir)))  # where a moving goal is now
-        usage = plot_four_rooms_options(agent, Path(out_dir), episodes)
-        return {**usage, **greedy_episode_usage(agent, seed)}
+        usage = {**plot_four_rooms_options(agent, Path(out_dir), episodes), **greedy_episode_usage(agent, seed)}
+        (Path(out_dir) / "options.json").write_text(json.dumps(usage, indent=1) + "\n")
+        return usage
     if not is_flat_vector(agent.obs_space):
         raise DrlabError(f"option maps step through the dimensions of vector observations; {env_id} has "
                          f"{agent.obs_space}")
