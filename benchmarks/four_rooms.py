@@ -4,8 +4,9 @@ Option-Critic with 4 and 8 options against two learners of primitive actions (ac
 The paper's claim: Option-Critic recovers faster once the goal moves.
 
 Each run is an ordinary `drlab train ALGO drlab/FourRoomsTransfer-v0` in a fresh process, with the
-algorithm's Four Rooms preset, one env and --total-episodes 2000; the seeds are the same for every
-method. Steps per episode come from the run's metrics.jsonl (one line per episode). Per method: the
+algorithm's Four Rooms preset (none exists yet: until then the algorithm's defaults, whose epsilon
+schedules follow total_steps, so give --extra --total-steps N ...), one env and --total-episodes 2000;
+the seeds are the same for every method. Steps per episode come from the run's metrics.jsonl (one line per episode). Per method: the
 mean over seeds with a 95% percentile-bootstrap band of the mean (drlab.report.stats.mean_band), as a
 plot of 10-episode bins and as a table of the averages over episodes 900-1000 (before the move) and
 1000-1100 (just after).
