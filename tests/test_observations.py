@@ -184,6 +184,40 @@ def test_every_algorithm_trains_evaluates_and_reloads_on_dict_observations(algo,
     assert agent.act(obs, greedy=True).shape == (2,)
 
 
+def test_no_hidden_layers_make_linear_heads_a_table_on_one_hot_observations():
+    from drlab.algos.option_agent import OptionCriticNet
+
+    space = Packer(gym.spaces.Discrete(7), "Test-v0").space
+    body, features = make_body(space, (), torch.nn.Tanh)
+    assert features == 7 and not [m for m in body.modules() if isinstance(m, torch.nn.Linear)]
+    net = OptionCriticNet(space, num_actions=3, num_options=2, hidden=())
+    with torch.no_grad():
+        q, beta, logits = net(torch.tensor([[4.0], [0.0]]))
+    for row, cell in enumerate([4, 0]):  # each output is the heads' column for the cell, plus the bias
+        torch.testing.assert_close(q[row], net.q_head.weight[:, cell] + net.q_head.bias)
+        torch.testing.assert_close(beta[row], torch.sigmoid(net.beta_head.weight[:, cell] + net.beta_head.bias))
+        torch.testing.assert_close(logits[row].flatten(), net.pi_head.weight[:, cell] + net.pi_head.bias)
+    flat, width = make_body(gym.spaces.Box(-1, 1, (2, 3)), (), torch.nn.Tanh)
+    assert width == 6 and flat(torch.ones(4, 2, 3)).shape == (4, 6)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "actor-critic", "option-critic"])
+def test_tabular_learners_on_four_rooms_through_the_cli(algo, tmp_path):
+    run_dir = tmp_path / algo
+    trained = run_drlab("train", algo, "drlab/FourRooms-v0", "--hidden", "--num-envs", "1", "--total-steps", "1500",
+                        "--final-eval-episodes", "3", "--run-dir", run_dir, "--no-progress")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((run_dir / "config.json").read_text())["hidden"] == []
+    evaluated = run_drlab("eval", run_dir, "--episodes", "2")
+    assert evaluated.returncode == 0 and "over 2 episodes" in evaluated.stdout, evaluated.stderr
+
+
+def test_algorithms_that_need_a_hidden_layer_say_so_in_one_line(tmp_path):
+    assert_one_line_error(run_drlab("train", "sac", "Pendulum-v1", "--hidden", "--run-dir", tmp_path / "s"),
+                          "needs at least one hidden layer")
+    assert not (tmp_path / "s").exists()
+
+
 def test_observation_normalisation_refuses_frames_and_discrete_observations_in_one_line(tmp_path):
     assert_one_line_error(run_drlab("train", "ppo", "SpaceInvadersNoFrameskip-v4", "--normalize-obs",
                                     "--run-dir", tmp_path / "a"),

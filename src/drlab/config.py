@@ -93,10 +93,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def hidden_sizes(cfg: Any) -> None:
-    """``cfg.hidden``: at least one layer, every size >= 1."""
-    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
+def hidden_sizes(cfg: Any, linear_ok: bool = False) -> None:
+    """``cfg.hidden``: every size >= 1, and at least one layer unless ``linear_ok`` (the algorithm's
+    heads then read the encoded observation directly: linear, a table on one-hot observations)."""
+    if any(h < 1 for h in cfg.hidden):
         raise DrlabError(f"hidden sizes must be >= 1 (got {cfg.hidden})")
+    if not cfg.hidden and not linear_ok:
+        raise DrlabError("hidden: this algorithm needs at least one hidden layer")
 
 
 def batch_fits_buffer(cfg: Any) -> None:

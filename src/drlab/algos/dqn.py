@@ -126,7 +126,7 @@ class Config(RunConfig):
         positive(self, "lr", "batch_size", "buffer_size", "train_freq", "gradient_steps", "tau", "sort_interval", "n_step")
         non_negative(self, "learning_starts", "target_update_interval", "q_penalty", "max_grad_norm", "per_alpha", "per_eps")
         in_unit_interval(self, "gamma", "tau", "eps_start", "eps_end", "exploration_fraction", "per_beta")
-        hidden_sizes(self)
+        hidden_sizes(self, linear_ok=True)
         if self.replay != "online":
             batch_fits_buffer(self)
 

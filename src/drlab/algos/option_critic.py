@@ -137,7 +137,7 @@ class Config(RunConfig):
             # The rollout's return would have to pay eta at each switch inside the window; only U does now.
             raise DrlabError("deliberation_cost works with actor_return one-step; with rollout the switches "
                              "inside the update window would go unpaid")
-        hidden_sizes(self)
+        hidden_sizes(self, linear_ok=True)
         batch_fits_buffer(self)
 
 

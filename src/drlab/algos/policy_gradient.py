@@ -65,7 +65,7 @@ class PGConfig(RunConfig):
         positive(self, "lr", "optim_eps")
         non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
         in_unit_interval(self, "gamma", "rmsprop_alpha")
-        hidden_sizes(self)
+        hidden_sizes(self, linear_ok=True)
 
     def noise_interval(self) -> int | None:
         """Steps between gSDE's noise draws, or None without gSDE (only rollout algorithms have it)."""

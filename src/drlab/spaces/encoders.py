@@ -324,14 +324,19 @@ def mlp_on(space: gym.Space, hidden: tuple[int, ...], out_dim: int, activation: 
 def make_body(space: gym.Space, hidden: tuple[int, ...], activation: type[nn.Module], bf16: bool = False
               ) -> tuple[nn.Module, int]:
     """(body, number of features) for heads to sit on: a CNN for one image (the Nature CNN as in Mnih
-    et al. 2015 for frames), else an MLP body on the encoded observations (the plain MLP body for vectors)."""
+    et al. 2015 for frames), else an MLP body on the encoded observations (the plain MLP body for vectors).
+    No hidden layers (``hidden == ()``) gives the encoded observation itself: linear heads, which on a
+    one-hot observation are a table, as in Bacon et al.'s tabular Four Rooms experiment."""
     parts = parts_of(space)
     if is_lone_image(space):
         cnn = image_cnn(parts[0].shape, bf16)
         return cnn, cnn.features
     if is_flat_vector(space):
-        return mlp_body(int(np.prod(space.shape)), hidden, activation), hidden[-1]
+        in_dim = int(np.prod(space.shape))
+        return (mlp_body(in_dim, hidden, activation), hidden[-1]) if hidden else (nn.Flatten(), in_dim)
     encoder = ObservationEncoder(parts, bf16)
+    if not hidden:
+        return encoder, encoder.out_dim
     return nn.Sequential(encoder, mlp_body(encoder.out_dim, hidden, activation)), hidden[-1]
 
 
