@@ -222,3 +222,18 @@ def test_a_same_as_preset_file_takes_the_other_envs_presets_and_refuses_chains(t
     for env_id in ("Chain-v0", "Self-v0", "Mixed-v0"):
         with pytest.raises(DrlabError, match="same_as"):
             config.load_presets("dqn", env_id)
+
+
+def test_four_rooms_presets_are_tabular_and_the_transfer_env_shares_them():
+    """The transfer experiment's learners are tabular (no hidden layer, one env, 2,000 episodes), and
+    drlab/FourRoomsTransfer-v0 runs with drlab/FourRooms-v0's presets."""
+    from drlab.algos import get_algo
+    from drlab.config import build_config, load_presets
+
+    for algo in ("option-critic", "actor-critic", "dqn"):
+        presets = load_presets(algo, "drlab/FourRooms-v0")
+        assert load_presets(algo, "drlab/FourRoomsTransfer-v0") == presets
+        cfg = build_config(get_algo(algo).Config, "drlab/FourRooms-v0", presets["default"])
+        cfg.validate()
+        assert tuple(cfg.hidden) == () and cfg.num_envs == 1 and cfg.total_episodes == 2000
+    assert load_presets("option-critic", "drlab/FourRooms-v0")["default"]["deliberation_cost"] > 0
