@@ -236,4 +236,4 @@ def test_four_rooms_presets_are_tabular_and_the_transfer_env_shares_them():
         cfg = build_config(get_algo(algo).Config, "drlab/FourRooms-v0", presets["default"])
         cfg.validate()
         assert tuple(cfg.hidden) == () and cfg.num_envs == 1 and cfg.total_episodes == 2000
-    assert load_presets("option-critic", "drlab/FourRooms-v0")["default"]["deliberation_cost"] > 0
+    assert load_presets("option-critic", "drlab/FourRooms-v0")["default"]["num_options"] == 4
