@@ -41,7 +41,7 @@ METHODS = {  # name -> (algorithm, flags on top of its Four Rooms preset)
     "oc4": ("option-critic", ["--num-options", "4"]),
     # 8 options with a deliberation cost of 0.01 per switch (the preset, tuned for 4 options, has none):
     # tuned on seeds 100-101, 27-31 steps per episode over episodes 900-1000; without the cost 46-70 on
-    # seeds 0-6 (4 options do as well with it as without)
+    # seeds 0-6 (4 options do about as well with it as without)
     "oc8": ("option-critic", ["--num-options", "8", "--deliberation-cost", "0.01"]),
     "actor-critic": ("actor-critic", []),
     "dqn": ("dqn", []),
