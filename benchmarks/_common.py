@@ -1,9 +1,10 @@
-"""What the side-by-side benchmarks against Stable-Baselines3 (pixels.py, dqn_pixels.py) share: the
-results folder, the user's environment and one measurement in a fresh process with the CPU steal
-around it. Import this before anything imports drlab."""
+"""What the benchmarks share: the results folder, the user's environment, one measurement in a fresh
+process with the CPU steal around it, and `drlab plot options` on a finished run. Import this before
+anything imports drlab."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,13 @@ def steady_state_clock(start_step: int):
             self.last = (self.num_timesteps, time.perf_counter())
 
     return SteadyStateClock()
+
+
+def plot_options_usage(run_dir: Path) -> dict:
+    """`drlab plot options` on a finished option-critic run, in a fresh process: its options.json (on Four
+    Rooms, each option's doorway termination ratio and share of the greedy choice)."""
+    drawn = subprocess.run([sys.executable, "-m", "drlab", "plot", "options", str(run_dir), "--out",
+                            str(run_dir / "pictures")], capture_output=True, text=True)
+    if drawn.returncode != 0:
+        sys.exit(f"drlab plot options {run_dir} failed:\n{drawn.stderr[-2000:]}")
+    return json.loads((run_dir / "pictures" / "options.json").read_text())

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+from _common import plot_options_usage
 
 RESULTS = Path(__file__).parent / "results"
 ENV = "drlab/FourRoomsTransfer-v0"
@@ -76,11 +77,7 @@ def one_run(method: str, seed: int, work: Path, keep: bool, extra: list[str]) ->
               "steps": summary["steps"], "train_seconds": summary["train_seconds"],
               "option_duration_last": durations[-1] if durations else None}
     if algo == "option-critic":  # what the options learned: `drlab plot options` on the trained run
-        drawn = subprocess.run([sys.executable, "-m", "drlab", "plot", "options", str(run_dir), "--out",
-                                str(run_dir / "pictures")], capture_output=True, text=True)
-        if drawn.returncode != 0:
-            sys.exit(f"plot options of {method} seed {seed} failed:\n{drawn.stderr[-2000:]}")
-        usage = json.loads((run_dir / "pictures" / "options.json").read_text())
+        usage = plot_options_usage(run_dir)
         result["doorway_ratios"] = usage["doorway_termination_ratio"]
         result["choice_shares"] = usage["choice_share"]
     if not keep:

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+from _common import plot_options_usage
 
 RESULTS = Path(__file__).parent / "results"
 CASES = {  # name -> (env, deliberation costs to try, seeds, greedy score that counts as solved, shares needed)
@@ -56,11 +57,7 @@ def one_run(case: str, cost, seed: int, work: Path, keep_picture: Path | None) -
               "steps": summary["steps"], "train_seconds": summary["train_seconds"], "score": summary["eval"]["mean"],
               "duration": options["mean_duration"], "shares": options["shares"]}
     if env.startswith("drlab/FourRooms"):
-        drawn = subprocess.run([sys.executable, "-m", "drlab", "plot", "options", str(run_dir), "--out",
-                                str(run_dir / "pictures")], capture_output=True, text=True)
-        if drawn.returncode != 0:
-            sys.exit(f"plot options of {case} seed {seed} failed:\n{drawn.stderr[-2000:]}")
-        usage = json.loads((run_dir / "pictures" / "options.json").read_text())
+        usage = plot_options_usage(run_dir)
         result["doorway_ratios"] = usage["doorway_termination_ratio"]
         if keep_picture is not None:
             shutil.copy(run_dir / "pictures" / "four_rooms_options.png", keep_picture)
