@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,atari,vizdoom,ray,minigrid,highway,mujoco]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,atari,vizdoom,ray,minigrid,highway,mujoco,tune]"
 	touch $(STAMP)
 
 train: $(STAMP)

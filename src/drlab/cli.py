@@ -1,4 +1,4 @@
-"""The `drlab` command: train | sweep | report | eval | record | plot | resume | list."""
+"""The `drlab` command: train | sweep | tune | report | eval | record | plot | resume | list."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from drlab.cliparse import OneLineParser
 from drlab.errors import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_WRITE_FAILED, Diverged, DrlabError,
                           write_failure)
 
@@ -19,6 +20,9 @@ drlab train ALGO ENV_ID [--preset NAME] [--seed N] [--total-steps N] [--run-dir 
 drlab sweep ALGO ENV_ID --set NAME=V1,V2,... [--set NAME2=...] --seeds 0,1,2 [--preset NAME] [--jobs K] [--out DIR]
             [--backend local|ray] [--address ADDR] [--cpus-per-point K] [--env-package NAME]
 drlab sweep --resume DIR [--backend local|ray]
+drlab tune ALGO ENV_ID [--trials N] [--timeout S] [--seeds 0,1] [--space FILE.toml] [--set NAME=VALUE]
+           [--storage URL] [--study NAME] [--jobs K] [--backend local|ray] [--out DIR]
+drlab tune --resume DIR [--trials N_MORE]
 drlab report RUN_OR_SWEEP_DIR... [--out report.html]
 drlab eval RUN_DIR [--episodes N] [--stochastic] [--json]
 drlab record RUN_DIR [--out FILE.mp4] [--stochastic] [--episodes N] [--max-steps M]
@@ -32,12 +36,6 @@ ENV_ID may be MODULE:ENV_ID (imports MODULE, e.g. corridor:Corridor-v0), and tra
 --env-package NAME (repeatable) for packages that register envs on import (highway_env, minigrid).
 `drlab train ALGO ENV_ID --help` lists every hyperparameter with the preset's value."""
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (and exit status 2)."""
-
-    def error(self, message):
-        raise DrlabError(f"{message} (see `{self.prog} --help`)")
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -129,6 +127,12 @@ def cmd_sweep(argv: list[str]) -> int:
     from drlab.sweep.cli import cmd_sweep as sweep
 
     return sweep(argv)
+
+
+def cmd_tune(argv: list[str]) -> int:
+    from drlab.tune.cli import cmd_tune as tune
+
+    return tune(argv)
 
 
 def cmd_eval(argv: list[str]) -> int:
@@ -303,7 +307,7 @@ def cmd_list(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "tune": cmd_tune, "report": cmd_report, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
             "resume": cmd_resume, "list": cmd_list}
 
 

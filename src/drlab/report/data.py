@@ -52,6 +52,7 @@ class Target:
     groups: list[Group]
     sweep: dict | None = None  # sweep.json of a sweep directory
     not_started: int = 0  # sweep points without a run directory yet
+    study: list[tuple[str, dict]] | None = None  # a study directory's Optuna figures (title, plotly JSON)
 
 
 def load_run(run_dir: Path, label: str | None = None) -> RunData:
@@ -82,12 +83,33 @@ def load_sweep(out: Path) -> Target:
     return Target(title, list(groups.values()), sweep, not_started)
 
 
+def load_study(out: Path) -> Target:
+    """A ``drlab tune`` study: one group per trial that has runs (the best first), and the study's
+    Optuna figures."""
+    from drlab.tune.results import study_view
+
+    view = study_view(out)
+    groups = []
+    for label, run_dirs in view["trials"]:
+        runs = [load_run(d, f"{label} seed {d.name[1:]}") for d in run_dirs if (d / CONFIG_FILE).is_file()]
+        if runs:
+            groups.append(Group(label, runs))
+    return Target(view["title"], groups, study=view["figures"])
+
+
 def load_targets(paths: list[Path]) -> Target:
-    """One sweep directory, or any number of run directories (each run its own group)."""
+    """One sweep or study directory, or any number of run directories (each run its own group)."""
+    from drlab.tune.spec import TUNE_FILE
+
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_dir():
             raise DrlabError(f"no run or sweep directory at {path}")
+    studies = [p for p in paths if (p / TUNE_FILE).is_file()]
+    if studies:
+        if len(paths) > 1:
+            raise DrlabError("give one study directory, or run directories only")
+        return load_study(studies[0])
     sweeps = [p for p in paths if (p / SWEEP_FILE).is_file()]
     if sweeps:
         if len(paths) > 1:

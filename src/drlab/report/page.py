@@ -55,6 +55,13 @@ class Page:
         self.figures.append((div, traces, layout))
         return f'<div class="plot" id="{div}"></div>'
 
+    def plotly(self, figure: dict) -> str:
+        """A figure made elsewhere (plotly's JSON: data and layout), e.g. Optuna's."""
+        div = f"plot{len(self.figures)}"
+        layout = {**figure.get("layout", {}), "height": 440, "showlegend": figure.get("layout", {}).get("showlegend", True)}
+        self.figures.append((div, figure.get("data", []), layout))
+        return f'<div class="plot" id="{div}"></div>'
+
     def html(self, title: str) -> str:
         from plotly.offline import get_plotlyjs
 
@@ -235,6 +242,18 @@ def option_pictures(run: RunData) -> None:
         print(f"drlab: note: no option pictures for {run.dir}: {err}")
 
 
+def study_section(page: Page, target: Target) -> None:
+    """Optuna's own figures of a study: optimization history, parameter importances, parallel
+    coordinates, intermediate values."""
+    page.add("<h2>Study</h2><div class=\"wide\">")
+    for title, figure in target.study:
+        page.add(page.plotly(figure))
+    page.add("</div>")
+    missing = [title for title, figure in target.study if not figure.get("data")]
+    if missing:
+        page.add(f"<p class=\"note\">Empty until enough trials have completed: {html.escape(', '.join(missing))}.</p>")
+
+
 def build_report(paths: list[Path], out: Path) -> dict:
     """Write the report of ``paths`` (run directories, or one sweep directory) to ``out``."""
     from drlab.run.checkpoint import atomic_write_bytes
@@ -249,6 +268,8 @@ def build_report(paths: list[Path], out: Path) -> dict:
              f"{time.strftime('%Y-%m-%d %H:%M')}: {len(runs)} run{'s' if len(runs) != 1 else ''}, "
              f"{sum(r.summary is not None for r in runs)} finished"
              + (f", {target.not_started} not started yet" if target.not_started else "") + "</p>")
+    if target.study is not None:
+        study_section(page, target)
     curves_section(page, target)
     if target.sweep is not None or len(runs) > 1:
         settings_table(page, target)

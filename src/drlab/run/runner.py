@@ -54,8 +54,11 @@ class RunResult:
 class Run:
     """The state of one training run around the algorithm's loop."""
 
-    def __init__(self, algo: str, cfg, run_dir: Path, checkpoint: dict | None = None):
+    def __init__(self, algo: str, cfg, run_dir: Path, checkpoint: dict | None = None, on_eval=None):
         self.algo, self.cfg, self.dir = algo, cfg, Path(run_dir)
+        # on_eval(step, mean) after each periodic evaluation; True stops the run as a Ctrl-C does
+        # (a checkpoint, no summary): how drlab tune prunes a trial.
+        self.on_eval = on_eval
         self.module = get_algo(algo)
         torch.set_num_threads(cfg.torch_threads)
         self.device = pick_device(cfg.device)
@@ -171,6 +174,8 @@ class Run:
         stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
         if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
             self.solved_during_training = True
+        elif self.on_eval is not None and self.on_eval(self.step, result["mean"]):
+            self.interrupted = True
 
     def _video(self) -> None:
         """One greedy episode into videos/step-N.mp4, played by a copy of the agent in an env of its
@@ -314,7 +319,7 @@ class Run:
 
 # ---- entry points ------------------------------------------------------------------------------
 
-def train_config(algo: str, cfg, env_checker: bool = True) -> RunResult:
+def train_config(algo: str, cfg, env_checker: bool = True, on_eval=None) -> RunResult:
     """Train one run from a config object; a pure function of (algo, config) for local or remote use.
 
     The env's modules (``env_packages``) are imported, and a user's env gets Gymnasium's env checker
@@ -338,7 +343,7 @@ def train_config(algo: str, cfg, env_checker: bool = True) -> RunResult:
             lock = RunLock(run_dir)
             if any(path.name != LOCK_FILE for path in run_dir.iterdir()):
                 raise DrlabError(f"{run_dir} already holds files; choose another --run-dir or `drlab resume {run_dir}`")
-            run = Run(algo, cfg, run_dir)
+            run = Run(algo, cfg, run_dir, on_eval=on_eval)
             write_json(run_dir / CONFIG_FILE, config_to_json(algo, cfg))
         except BaseException:
             if run is not None:
@@ -364,8 +369,8 @@ def train_from_preset(algo: str, env_id: str, overrides: dict, preset: str = DEF
     return train_config(algo, build_config(module.Config, env_id, values))
 
 
-def resume(run_dir: Path) -> RunResult:
-    """Continue a stopped run from checkpoints/latest.pt."""
+def resume(run_dir: Path, on_eval=None) -> RunResult:
+    """Continue a stopped run from checkpoints/latest.pt (``on_eval``: as for :class:`Run`)."""
     run_dir = Path(run_dir)
     algo, cfg = load_run_config(run_dir)
     previous_handlers = interrupt_on_stop_signals()
@@ -375,7 +380,7 @@ def resume(run_dir: Path) -> RunResult:
             if (run_dir / SUMMARY_FILE).exists():
                 raise DrlabError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
             checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-            return Run(algo, cfg, run_dir, checkpoint=checkpoint).execute()
+            return Run(algo, cfg, run_dir, checkpoint=checkpoint, on_eval=on_eval).execute()
     finally:
         restore_signals(previous_handlers)
 

@@ -21,13 +21,16 @@ from drlab.errors import Diverged, DrlabError, write_failure
 RETRIES = 2  # a point whose worker (or node) dies is resumed this many times before it counts as failed
 
 
-def run_point(algo: str, config: dict) -> dict:
+def run_point(algo: str, config: dict, on_eval=None) -> dict:
     """Train one point in this process, or carry it on; never raises (the outcome says what happened).
 
     A point's run directory may already hold an earlier attempt (``drlab sweep --resume``, or a Ray
     worker that died): one with summary.json is reported as it finished, one with a checkpoint is
     resumed from it (``drlab resume``), and one with files but no checkpoint (it died before its
     first checkpoint) is kept under another name while the point starts afresh, never over it.
+
+    ``on_eval(step, mean)``, called after each periodic evaluation, stops the run (with a checkpoint,
+    status "interrupted") when it returns True.
 
     Returns {"status": "ok" | "failed" | "diverged" | "interrupted", "summary", "final_reward_mean_100",
     "error", "traceback"}.
@@ -43,12 +46,13 @@ def run_point(algo: str, config: dict) -> dict:
             outcome.update(status="ok", summary=json.loads((run_dir / SUMMARY_FILE).read_text()))
         else:
             if (run_dir / CHECKPOINT).is_file():
-                result = resume(run_dir)
+                result = resume(run_dir, on_eval=on_eval)
             else:
                 set_aside_unfinished(run_dir)
                 _, cfg = config_from_json({"algo": algo, **{k: v for k, v in config.items() if k != "algo"}})
                 # The sweep's driver ran the env checker once for every point.
-                result = train_config(algo, dataclasses.replace(cfg, progress=False), env_checker=False)
+                result = train_config(algo, dataclasses.replace(cfg, progress=False), env_checker=False,
+                                      on_eval=on_eval)
             if result.interrupted:
                 outcome.update(status="interrupted", error=f"interrupted; continue with: drlab resume {result.dir}")
             else:

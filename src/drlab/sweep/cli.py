@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from drlab.cliparse import OneLineParser
 from drlab.errors import DrlabError
 
 
@@ -17,7 +18,6 @@ gets its own directory in --out, plus sweep.json, summary.md (one row per combin
 
 
 def cmd_sweep(argv: list[str]) -> int:
-    from drlab.cli import OneLineParser
     from drlab.config import DEFAULT_PRESET
     from drlab.sweep.command import execute
     from drlab.sweep.grid import check_jobs, load_sweep, max_jobs, plan_sweep

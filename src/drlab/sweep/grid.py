@@ -203,11 +203,11 @@ def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str 
                 where = f" (at {combo_label(combo)})" if combo else ""
                 raise DrlabError(f"{err}{where}") from None
             sweep.points.append(Point(name, combo, seed, config_to_json(algo, cfg)))
-    _check_env(module, sweep.points[0].config)
+    check_point_env(module, sweep.points[0].config)
     return sweep
 
 
-def _check_env(module, config: dict) -> None:
+def check_point_env(module, config: dict) -> None:
     """The algorithm's env check (e.g. discrete actions) and, for a user's env, Gymnasium's env
     checker once, here, rather than in every worker."""
     from drlab.envs import make_vec_env

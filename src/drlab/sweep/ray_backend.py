@@ -52,8 +52,6 @@ class StopFlag:
 def point_task(algo: str, config: dict, stop_flag, attempt: int) -> dict:
     """One point in a Ray worker: :func:`run_point` with torch threads set to the CPUs Ray gave
     this task and a thread that turns the driver's stop flag into this process's Ctrl-C."""
-    import _thread
-
     import ray
 
     run_dir = Path(config["run_dir"])
@@ -66,6 +64,20 @@ def point_task(algo: str, config: dict, stop_flag, attempt: int) -> dict:
     ENV_THREADS["atari"] = cpus
     if attempt > 1:
         forget_dead_holder(run_dir)
+    done = watch_stop_flag(stop_flag)
+    try:
+        return run_point(algo, config)
+    finally:
+        done.set()
+
+
+def watch_stop_flag(stop_flag) -> threading.Event:
+    """A thread that turns the driver's stop flag into this process's Ctrl-C; set the returned event
+    when the work is done."""
+    import _thread
+
+    import ray
+
     done = threading.Event()
 
     def watch() -> None:
@@ -80,12 +92,8 @@ def point_task(algo: str, config: dict, stop_flag, attempt: int) -> dict:
                 _thread.interrupt_main(signal.SIGINT)
                 return
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        return run_point(algo, config)
-    finally:
-        done.set()
+    threading.Thread(target=watch, daemon=True).start()
+    return done
 
 
 def not_shared(out: Path) -> str:
