@@ -104,3 +104,21 @@ def test_a_sweep_report_renders_offline(browser, tmp_path):
     assert main(["report", str(out)]) == 0
     state = open_report(browser, out / "report.html", tmp_path / "report-sweep.png")
     check(state, plots=4 + 8, videos=0)
+
+
+def test_a_study_report_renders_offline_with_optunas_figures(browser, tmp_path):
+    pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
+    out = tmp_path / "study"
+    space = tmp_path / "space.toml"
+    space.write_text("[lr]\nlow = 1e-4\nhigh = 1e-2\nlog = true\n[gamma]\nchoices = [0.95, 0.99]\n")
+    assert main(["tune", "a2c", "CartPole-v1", "--trials", "3", "--jobs", "2", "--space", str(space), "--out", str(out),
+                 "--set", "total_steps=1024", "--set", "eval_interval=512", "--set", "eval_episodes=2",
+                 "--set", "final_eval_episodes=2", "--set", "log_interval=256"]) == 0
+    assert main(["report", str(out)]) == 0
+    state = open_report(browser, out / "report.html", tmp_path / "report-study.png")
+    # Optuna's four figures (history, importances, parallel coordinates, intermediate values), then the
+    # learning curves of every trial.
+    assert state["traces"][0] > 0 and state["traces"][2] > 0, state["traces"]
+    assert state["plots"] >= 4 + 4 + 8 and state["drawn"] == state["plots"], state
+    assert not [url for url in state["requests"] if not url.startswith(("file:", "data:"))], state["requests"]
+    assert not state["errors"], state["errors"]

@@ -106,7 +106,10 @@ def load_space(algo: str, config_cls: type, text: str, where: str) -> list[Param
                 raise DrlabError(f"{bad}: choices must be a non-empty list")
             stored = tuple(format_value(tuple(c)) if isinstance(c, list) else c for c in choices)
             for choice in stored:
-                parse_value(name, types[name], format_value(choice))  # one line if a choice does not fit
+                try:
+                    parse_value(name, types[name], format_value(choice))
+                except DrlabError as err:
+                    raise DrlabError(f"{bad}: {err}") from None
             if len(set(stored)) != len(stored):
                 raise DrlabError(f"{bad}: a choice is repeated")
             param = Param(name, choices=stored, when=when)
@@ -123,7 +126,8 @@ def load_space(algo: str, config_cls: type, text: str, where: str) -> list[Param
             except DrlabError:
                 integer = True
                 try:
-                    parse_value(name, types[name], "1")
+                    if not isinstance(parse_value(name, types[name], "1"), int):
+                        raise DrlabError("not an integer setting")
                 except DrlabError:
                     raise DrlabError(f"{bad}: a range does not fit this setting (type {types[name]}); "
                                      "give choices") from None

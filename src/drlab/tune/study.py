@@ -69,7 +69,7 @@ def redact(url: str) -> str:
     if not at or "://" not in head:
         return url
     scheme, _, user = head.partition("://")
-    return f"{scheme}://{user.split(':')[0]}:***@{tail}"
+    return f"{scheme}://{user.split(':')[0]}:***@{tail}" if ":" in user else url
 
 
 def make_pruner(spec: dict):
