@@ -42,6 +42,18 @@ if "DrlabTestCounter-v0" not in gym.registry:
     gym.register("DrlabTestCounter-v0", entry_point=CounterEnv, max_episode_steps=5)
 
 
+def wait_for(predicate, process, what: str, timeout: float = 180.0) -> None:
+    """Wait until ``predicate()`` holds; fail with the process's stderr if it exits (or hangs) first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail(f"{what} never happened: {process.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+
+
 def train_steps(run_dir) -> list[int]:
     """The steps of a run's periodic train/* records (one per log interval): a resumed run must not
     log a step twice."""

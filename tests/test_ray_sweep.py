@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import train_steps
+from conftest import train_steps, wait_for
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -24,15 +24,6 @@ def sweep_command(out, *extra) -> list[str]:
 
 def points(out) -> list[dict]:
     return json.loads((out / "sweep.json").read_text())["points"]
-
-
-def wait_for(predicate, process, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail(f"{what} never happened: {process.communicate()[1][-2000:]}")
-        time.sleep(0.2)
 
 
 def test_the_ray_and_local_backends_give_the_same_results(ray_address, tmp_path):

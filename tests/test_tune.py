@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from drlab.algos import ALGORITHMS, get_algo
 from drlab.cli import main
 from drlab.errors import DrlabError
 from drlab.tune.space import load_space, sample, space_source
+from conftest import wait_for
 
 optuna = pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
 
@@ -53,7 +53,7 @@ def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
     ("[lr]\nlow = 1e-4\nhigh = 1e-2\nsteps = 2", "unknown key steps"),
     ("[target]\nchoices = [\"max\", \"maxx\"]", "'maxx' is not one of"),
     ("[hidden]\nlow = 1\nhigh = 3", "a range does not fit this setting"),
-    ("[seed]\nchoices = [1, 2]", "cannot be searched"),
+    ("[seed]\nchoices = [1, 2]", "use --seeds"),
     ("[per_alpha]\nlow = 0.1\nhigh = 0.9\nwhen = { replayy = \"per\" }", "when: unknown setting replayy"),
     ("[lr]\nchoices = []", "choices must be a non-empty list"),
     ("lr = 3", "expected a table"),
@@ -166,15 +166,6 @@ def test_a_study_runs_writes_its_table_and_preset_and_resume_adds_trials(tmp_pat
     assert report.returncode == 0, report.stderr
     page = (out / "report.html").read_text()
     assert "Optimization History Plot" in page and "(best, " in page
-
-
-def wait_for(predicate, process, what: str, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail(f"{what} never happened: {process.communicate()[1][-2000:]}")
-        time.sleep(0.2)
 
 
 def steps_logged(run_dir: Path) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from test_tune import steps_logged, tune_command, wait_for
+from conftest import wait_for
+from test_tune import steps_logged, tune_command
 
 optuna = pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
 

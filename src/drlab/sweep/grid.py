@@ -52,6 +52,17 @@ def combo_label(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in values.items()) or "(all points)"
 
 
+def check_setting(name: str, types: dict, algo: str, where: str) -> None:
+    """One line (prefixed by ``where``) for a setting that is not ``algo``'s, with the closest names,
+    or that the sweep (or study) sets itself."""
+    if name in RESERVED:
+        raise DrlabError(f"{where}: {RESERVED[name]}")
+    if name not in types:
+        close = difflib.get_close_matches(name, [n for n in types if n not in RESERVED], n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise DrlabError(f"{where}: unknown setting for {algo}{hint}")
+
+
 # ---- the grid --------------------------------------------------------------------------------
 
 @dataclass
@@ -167,12 +178,7 @@ def plan_sweep(algo: str, env_id: str, sets: list[str], seeds: str, preset: str 
     grid, fixed = {}, {}
     for text in sets:
         name, raw = parse_set(text)
-        if name in RESERVED:
-            raise DrlabError(f"--set {name}: {RESERVED[name]}")
-        if name not in types_:
-            close = difflib.get_close_matches(name, [n for n in types_ if n not in RESERVED], n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise DrlabError(f"--set {name}: unknown setting for {algo}{hint}")
+        check_setting(name, types_, algo, f"--set {name}")
         if name in grid or name in fixed:
             raise DrlabError(f"--set {name}: given twice (list every value in one --set {name}=V1,V2)")
         values = [parse_value(name, types_[name], v) for v in raw]

@@ -23,7 +23,6 @@ A setting may appear once. Names are the algorithm's config fields; the settings
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 
 from drlab.config import field_types
 from drlab.errors import DrlabError
-from drlab.sweep.grid import RESERVED
+from drlab.sweep.grid import check_setting
 from drlab.sweep.values import format_value, parse_value
 
 KEYS = {"low", "high", "log", "step", "choices", "when"}
@@ -82,12 +81,7 @@ def load_space(algo: str, config_cls: type, text: str, where: str) -> list[Param
     for name, spec in data.items():
         name = name.replace("-", "_")
         bad = f"{where}: [{name}]"
-        if name in RESERVED:
-            raise DrlabError(f"{bad}: cannot be searched ({RESERVED[name]})")
-        if name not in types:
-            close = difflib.get_close_matches(name, [n for n in types if n not in RESERVED], n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise DrlabError(f"{bad}: unknown setting for {algo}{hint}")
+        check_setting(name, types, algo, bad)
         if not isinstance(spec, dict):
             raise DrlabError(f"{bad}: expected a table (low/high or choices)")
         if unknown := sorted(set(spec) - KEYS):

@@ -119,7 +119,7 @@ def plan_spec(algo: str, env_id: str, *, preset: str, seeds: str, trials: int, s
     from drlab.config import DEFAULT_PRESET, build_config, field_types, preset_overrides
     from drlab.envs.sources import resolve_env
     from drlab.run.rundir import safe_name, timestamped_dir
-    from drlab.sweep.grid import RESERVED, check_point_env
+    from drlab.sweep.grid import check_point_env, check_setting
     from drlab.sweep.values import parse_seeds, parse_set, parse_value
     from drlab.tune.space import space_source
 
@@ -141,10 +141,7 @@ def plan_spec(algo: str, env_id: str, *, preset: str, seeds: str, trials: int, s
     fixed = {}
     for text in sets:
         name, raw = parse_set(text)
-        if name in RESERVED:
-            raise DrlabError(f"--set {name}: {RESERVED[name]}")
-        if name not in types:
-            raise DrlabError(f"--set {name}: unknown setting for {algo}")
+        check_setting(name, types, algo, f"--set {name}")
         if len(raw) != 1:
             raise DrlabError(f"--set {name}: drlab tune takes one value per setting (the search space varies them)")
         fixed[name] = parse_value(name, types[name], raw[0])
