@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from drlab.algos import a2c
-from drlab.algos.on_policy import collect, rollout_for
+from drlab.algos.collect import collect, rollout_for
 from drlab.algos.runners import RunnerGroup, pack_frames, unpack_frames
 from drlab.config import build_config
 from drlab.envs import make_vec_env

@@ -5,7 +5,7 @@ pictures use these too."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -15,8 +15,12 @@ from drlab.nets import ACTIVATIONS, obs_tensor, orthogonal_init
 from drlab.spaces.heads import sample_categorical
 from drlab.spaces.encoders import has_images, make_body
 
-if TYPE_CHECKING:
-    from drlab.algos.option_critic import Config
+class OptionChoiceSettings(Protocol):
+    """What the agent reads of Option-Critic's config (drlab.algos.option_critic.Config)."""
+
+    option_choice: str
+    option_temperature: float
+    eps_end: float
 
 
 class OptionCriticNet(nn.Module):
@@ -54,7 +58,7 @@ class OptionAgent:
     Q_Omega, terminations sampled and actions sampled.
     """
 
-    def __init__(self, net: OptionCriticNet, cfg: Config, obs_space, device: torch.device, rng: np.random.Generator):
+    def __init__(self, net: OptionCriticNet, cfg: OptionChoiceSettings, obs_space, device: torch.device, rng: np.random.Generator):
         self.net, self.cfg, self.obs_space, self.device = net, cfg, obs_space, device
         self.rng = rng
         self.options = np.zeros(0, dtype=np.int64)  # sized on first use

@@ -2,7 +2,7 @@
 
 Per update the learner (in the driver, on the GPU when there is one) puts its weights into Ray's
 object store once; every runner loads them, collects T steps of its envs with
-:func:`drlab.algos.on_policy.collect` (the code the learner runs in-process) and returns its
+:func:`drlab.algos.collect.collect` (the code the learner runs in-process) and returns its
 (T, n) arrays; the learner concatenates them along the env axis and runs the same batched pass
 and loss as without runners.
 
@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from drlab.algos.collect import collect, rollout_for
 from drlab.buffers.rollout import Rollout
 from drlab.envs.autoreset import game_signals
 from drlab.errors import DrlabError
@@ -98,8 +99,6 @@ class Runner:
         self.prev_done = np.zeros(self.n, dtype=bool)
 
     def collect(self, weights: dict, rng_state: dict, length: int) -> dict:
-        from drlab.algos.on_policy import collect, rollout_for
-
         self.agent.load_state_dict(weights)
         generator = np.random.default_rng()
         generator.bit_generator.state = rng_state

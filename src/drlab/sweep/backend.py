@@ -1,6 +1,6 @@
 """The backend seam of ``drlab sweep``: what runs the points.
 
-A backend is a function ``backend(points, jobs, on_result) -> outcomes``: ``points`` is a list of
+The backends are registered in :func:`drlab.sweep.command.backends`. A backend is a function ``backend(points, jobs, on_result) -> outcomes``: ``points`` is a list of
 ``(algo, config dict)``, at most ``jobs`` run at once, ``on_result(index, outcome)`` is called as
 each point finishes, and the outcomes come back in the points' order. On Ctrl-C or SIGTERM it
 stops its running points with a checkpoint, cancels the pending ones and raises
@@ -98,10 +98,3 @@ class SweepInterrupted(Exception):
     def __init__(self, outcomes: list[dict | None]):
         super().__init__("interrupted")
         self.outcomes = outcomes
-
-
-def backends() -> dict:
-    """{name: backend function}; ``local`` runs the points as processes on this machine."""
-    from drlab.sweep.local import run_local
-
-    return {"local": run_local}

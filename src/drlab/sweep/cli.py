@@ -19,7 +19,6 @@ gets its own directory in --out, plus sweep.json, summary.md (one row per combin
 
 def cmd_sweep(argv: list[str]) -> int:
     from drlab.config import DEFAULT_PRESET
-    from drlab.sweep.command import execute
     from drlab.sweep.grid import check_jobs, load_sweep, max_jobs, plan_sweep
 
     p = OneLineParser(prog="drlab sweep", epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -64,17 +63,18 @@ def cmd_sweep(argv: list[str]) -> int:
             raise DrlabError("drlab sweep needs ALGO ENV_ID --seeds S1,S2,... (or --resume DIR)")
         sweep = plan_sweep(args.algo, args.env_id, args.sets, args.seeds, args.preset, args.jobs, args.out, local,
                            env_packages=args.env_packages)
-    backend = None
+    from drlab.sweep.command import backends, execute
+
+    backend = backends()[args.backend]
     if not local:
         from functools import partial
 
-        from drlab.ray_cluster import check_reachable
-        from drlab.sweep.ray_backend import import_ray, run_ray
+        from drlab.ray_cluster import check_reachable, import_ray
 
         import_ray()  # one line naming the extra when Ray is missing, before anything is written
         check_reachable(args.address)
         sweep.out = sweep.out.resolve()  # every node must find the same directories
         for point in sweep.points:
             point.config["run_dir"] = str(Path(point.config["run_dir"]).resolve())
-        backend = partial(run_ray, address=args.address, cpus_per_point=args.cpus_per_point)
+        backend = partial(backend, address=args.address, cpus_per_point=args.cpus_per_point)
     return execute(sweep, backend)

@@ -9,9 +9,18 @@ import sys
 from drlab.errors import EXIT_INTERRUPTED, EXIT_SWEEP_FAILED
 from drlab.run.checkpoint import write_json
 from drlab.run.signals import install_stop_signals, restore_signals
-from drlab.sweep.backend import SweepInterrupted, backends
+from drlab.sweep.backend import SweepInterrupted
 from drlab.sweep.grid import SWEEP_FILE, TABLE_FILE, Point, Sweep
+from drlab.sweep.local import run_local
+from drlab.sweep.ray_backend import run_ray
 from drlab.sweep.summary import plot, summary_markdown, table_only
+
+
+def backends() -> dict:
+    """{name: backend function} (the contract: drlab.sweep.backend). ``local``: processes on this
+    machine; ``ray``: Ray tasks, with keyword options ``address`` and ``cpus_per_point`` (Ray itself
+    is imported only when it runs)."""
+    return {"local": run_local, "ray": run_ray}
 
 
 def execute(sweep: Sweep, backend=None, echo=print) -> int:
