@@ -74,6 +74,10 @@ def test_a_run_report_is_one_self_contained_page(runs, capsys):
     for text in ["Learning curves", "Diagnostics", "explained variance of the value", "policy entropy",
                  "steps per second", "summary.json", "config.json", "step-0000020"]:
         assert text in page, text
+    # The summary's floats as a person reads them, not 17 digits.
+    summary = json.loads((runs / "videos" / "summary.json").read_text())
+    assert f"<td>eval.std</td><td>{summary['eval']['std']:.4g}</td>" in page
+    assert not re.search(r"<td>\d+\.\d{6,}</td>", page)
 
 
 def test_a_sweep_report_has_bands_and_the_table(tmp_path, capsys):

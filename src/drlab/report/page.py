@@ -199,8 +199,13 @@ def _flat(d: dict, prefix: str = "") -> list[list]:
         if isinstance(value, dict):
             rows += _flat(value, f"{prefix}{key}.")
         else:
-            rows.append([f"{prefix}{key}", json.dumps(value) if isinstance(value, (list, tuple)) else value])
+            rows.append([f"{prefix}{key}", json.dumps(value) if isinstance(value, (list, tuple)) else _shown(value)])
     return rows
+
+
+def _shown(value):
+    """A float as a person reads it (4 significant digits: 24.66, 0.0003, 3.402e-05); the rest as is."""
+    return format(value, ".4g") if isinstance(value, float) else value
 
 
 def _data_uri(path: Path, mime: str) -> str:
