@@ -1,7 +1,9 @@
 """drlab's presets for envs beyond classic control side by side with Stable-Baselines3: the same
 algorithm, the same budget, the same seeds, each run in a fresh process, the libraries alternating.
-Two suites: ``envs`` (discrete observations, MiniGrid's dict observations, highway-env's (5, 5)
-kinematics) and ``continuous`` (Box actions: PPO and A2C on Pendulum, MountainCarContinuous,
+Three suites: ``envs`` (discrete observations, MiniGrid's dict observations, highway-env's (5, 5)
+kinematics), ``classic`` (the presets `drlab tune` found for Acrobot, MountainCar and LunarLander
+against rl-baselines3-zoo's tuned settings at the zoo's budgets; REINFORCE, Actor-Critic and
+Option-Critic, which SB3 does not have, against SB3's A2C) and ``continuous`` (Box actions: PPO and A2C on Pendulum, MountainCarContinuous,
 LunarLanderContinuous, BipedalWalker; SAC and TD3 on Pendulum, LunarLanderContinuous, HalfCheetah and
 Hopper; with rl-baselines3-zoo's published score beside them).
 
@@ -11,6 +13,7 @@ Hopper; with rl-baselines3-zoo's published score beside them).
     python benchmarks/envs_side_by_side.py --only FrozenLake-v1 Taxi-v4 --seeds 0,1
     python benchmarks/envs_side_by_side.py --only highway-fast-v0 --algos dqn --highway-seeds 0,1
     python benchmarks/envs_side_by_side.py --suite continuous --only HalfCheetah-v5 --algos sac --steps 100000 --jobs 2
+    python benchmarks/envs_side_by_side.py --suite classic --only Acrobot-v1 --algos dqn --seeds 0,1,2,3,4
     python benchmarks/envs_side_by_side.py --quick                 # smoke test: 2,000 steps, 5 episodes, no files
 
 For each (env, algo) drlab trains its preset as `drlab train ALGO ENV [--env-package PKG]` does, and
@@ -50,7 +53,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, run_measurement  # noqa: E402  (before any drlab import: the user's environment)
 
-OUT = {"envs": RESULTS / "envs-side-by-side", "continuous": RESULTS / "continuous-side-by-side"}
+OUT = {"envs": RESULTS / "envs-side-by-side", "continuous": RESULTS / "continuous-side-by-side",
+       "classic": RESULTS / "classic-side-by-side"}
 EVAL_SEED_OFFSET = 10_000  # SB3's evaluation episodes start from seed + this (drlab uses its own offset)
 QUICK_STEPS, QUICK_EPISODES = 2_000, 5
 
@@ -63,6 +67,7 @@ class Case:
     eval_episodes: int = 100
     suite: str = "envs"
     published: str | None = None  # rl-baselines3-zoo's benchmark.md: score +- std at its budget
+    sb3_algo: str | None = None  # SB3's algorithm where it has none of the same name (default: algo)
 
     @property
     def key(self) -> str:
@@ -90,6 +95,17 @@ CASES = [
     Case("Pendulum-v1", "td3", suite="continuous", published="-151.9 +- 90.2 (20k)"),
     Case("LunarLanderContinuous-v3", "sac", suite="continuous", published="260.4 +- 65.5 (500k)"),
     Case("HalfCheetah-v5", "sac", suite="continuous", eval_episodes=10, published="9535.5 +- 100.5 (1M, -v3)"),
+    # Classic control with tuned presets (rl-baselines3-zoo's benchmark.md; LunarLander there as -v2).
+    Case("Acrobot-v1", "dqn", suite="classic", published="-76.6 (100k)"),
+    Case("Acrobot-v1", "ppo", suite="classic", published="-73.5 (1M)"),
+    Case("Acrobot-v1", "a2c", suite="classic", published="-83.4 (500k)"),
+    Case("Acrobot-v1", "actor-critic", suite="classic", published="-83.4 (500k, the zoo's A2C)", sb3_algo="a2c"),
+    Case("Acrobot-v1", "option-critic", suite="classic", published="-83.4 (500k, the zoo's A2C)", sb3_algo="a2c"),
+    Case("MountainCar-v0", "dqn", suite="classic", published="-100.8 (120k)"),
+    Case("MountainCar-v0", "ppo", suite="classic", published="-110.4 (1M)"),
+    Case("MountainCar-v0", "a2c", suite="classic", published="-111.3 (1M)"),
+    Case("LunarLander-v3", "a2c", suite="classic", published="156 (200k, -v2)"),
+    Case("LunarLander-v3", "reinforce", suite="classic", published="156 (200k, -v2, the zoo's A2C)", sb3_algo="a2c"),
     Case("HalfCheetah-v5", "td3", suite="continuous", eval_episodes=10, published="9655.7 +- 969.9 (1M, -v3)"),
     Case("Hopper-v5", "sac", suite="continuous", eval_episodes=10, published="2325.5 +- 1129.7 (1M, -v3)"),
     Case("Hopper-v5", "td3", suite="continuous", eval_episodes=10, published="3606.4 +- 4.0 (1M, -v3)"),
@@ -203,6 +219,32 @@ ZOO_CONTINUOUS.update({
     "td3:HalfCheetah-v5": ZOO_MUJOCO_TD3, "td3:Hopper-v5": ZOO_MUJOCO_TD3,
 })
 
+# rl-baselines3-zoo's tuned classic-control settings (hyperparams/dqn.yml at commit ce95481, ppo.yml and
+# a2c.yml), on SB3's defaults. "normalize: true" is VecNormalize (observations and rewards). The zoo's
+# LunarLander entries are for -v2.
+ZOO_CLASSIC_DQN = dict(learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
+                       target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
+                       exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]))
+ZOO_CLASSIC = {
+    "dqn:Acrobot-v1": dict(n_envs=1, kwargs=ZOO_CLASSIC_DQN),
+    "dqn:MountainCar-v0": dict(n_envs=1, kwargs=dict(
+        learning_rate=4e-3, batch_size=128, buffer_size=10_000, learning_starts=1000, gamma=0.98,
+        target_update_interval=600, train_freq=16, gradient_steps=8, exploration_fraction=0.2,
+        exploration_final_eps=0.07, policy_kwargs=dict(net_arch=[256, 256]))),
+    "ppo:Acrobot-v1": dict(n_envs=16, normalize=True, kwargs=dict(
+        n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0)),
+    "ppo:MountainCar-v0": dict(n_envs=16, normalize=True, kwargs=dict(
+        n_steps=16, gae_lambda=0.98, gamma=0.99, n_epochs=4, ent_coef=0.0)),
+    "a2c:Acrobot-v1": dict(n_envs=16, normalize=True, kwargs=dict(ent_coef=0.0)),
+    "a2c:MountainCar-v0": dict(n_envs=16, normalize=True, kwargs=dict(ent_coef=0.0)),
+    "a2c:LunarLander-v3": dict(n_envs=8, kwargs=dict(gamma=0.995, n_steps=5, learning_rate="lin_0.00083",
+                                                     ent_coef=0.00001)),
+}
+for _algo in ("actor-critic", "option-critic"):
+    ZOO_CLASSIC[f"{_algo}:Acrobot-v1"] = ZOO_CLASSIC["a2c:Acrobot-v1"]
+ZOO_CLASSIC["reinforce:LunarLander-v3"] = ZOO_CLASSIC["a2c:LunarLander-v3"]
+ZOO_CONTINUOUS.update(ZOO_CLASSIC)  # looked up the same way
+
 SB3_SOURCE = {
     "FrozenLake-v1": "drlab's preset translated (no rl-zoo entry)",
     "Taxi-v4": "drlab's preset translated (no rl-zoo entry)",
@@ -210,6 +252,7 @@ SB3_SOURCE = {
     "MiniGrid-DoorKey-5x5-v0": "rl-zoo MiniGrid-DoorKey-5x5-v0 (FlatObsWrapper) without its VecNormalize",
     "highway-fast-v0": "highway-env's scripts/sb3_highway_{dqn,ppo}.py",
     **{case.env_id: "rl-zoo (gSDE where the zoo has it)" for case in CASES if case.suite == "continuous"},
+    **{case.env_id: "rl-zoo (tuned; A2C's for the algorithms SB3 lacks)" for case in CASES if case.suite == "classic"},
 }
 
 
@@ -268,7 +311,7 @@ def sb3_measure(case: Case, seed: int, steps: int, episodes: int, stop: bool = T
 
         dims = envs.action_space.shape[-1]
         extra["action_noise"] = NormalActionNoise(np.zeros(dims), settings["noise_std"] * np.ones(dims))
-    model = getattr(sb3, case.algo.upper())("MlpPolicy", envs, seed=seed, device="cpu", verbose=0,
+    model = getattr(sb3, (case.sb3_algo or case.algo).upper())("MlpPolicy", envs, seed=seed, device="cpu", verbose=0,
                                             **settings["kwargs"], **extra)
     rule = preset(case)
     callback = None
