@@ -39,10 +39,10 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
     envs = make_vec_env(env_id, n, max_episode_steps=max_episode_steps, frame_stack=frame_stack)
     option_stats = None
-    if hasattr(agent, "options"):
+    if agent.num_options:
         from drlab.algos.option_agent import OptionStats
 
-        option_stats = OptionStats(n, agent.net.num_options)
+        option_stats = OptionStats(n, agent.num_options)
     try:
         obs, _ = envs.reset(seed=eval_env_seed(seed))
         stats = EpisodeStats(n)
@@ -73,7 +73,7 @@ def evaluate(agent, env_id: str, episodes: int, seed: int, greedy: bool = True,
         option_stats.close_spells()
         stats = option_stats.metrics()
         result["options"] = {"mean_duration": stats.get("option_duration"),
-                             "shares": [float(stats[f"option_share_{w}"]) for w in range(agent.net.num_options)]}
+                             "shares": [float(stats[f"option_share_{w}"]) for w in range(agent.num_options)]}
     return result
 
 
@@ -104,7 +104,7 @@ def play_episode(agent, env: gym.Env, seed: int, greedy: bool = True, max_steps:
     for step in range(max_steps):
         action = agent.act(obs[None], greedy=greedy, starts=np.array([step == 0]))[0]
         episode.observations.append(obs)
-        if hasattr(agent, "options"):
+        if agent.num_options:
             episode.options.append(int(agent.options[0]))
         obs, reward, terminated, truncated, _ = env.step(action)
         episode.rewards.append(float(reward))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from drlab.algos.protocol import Memoryless
 from drlab.nets import ACTIVATIONS, ObsNormalizer, obs_tensor, orthogonal_init
 from drlab.spaces.encoders import has_images, make_body, mlp_on
 from drlab.spaces.heads import ActionHead
@@ -85,7 +86,7 @@ class ActorCritic(nn.Module):
             self.obs_norm.update(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(len(obs), -1))
 
 
-class PolicyAgent:
+class PolicyAgent(Memoryless):
     """Acts from an ActorCritic: greedy (the mode of the policy's distribution) or sampled, batched
     over envs."""
 

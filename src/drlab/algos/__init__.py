@@ -1,13 +1,15 @@
 """The algorithm registry: name -> module.
 
-Each algorithm module provides:
+Each algorithm module provides (written as Protocols in drlab.algos.protocol, checked for every
+registered algorithm by tests/test_protocol.py):
   ``Config``                its dataclass (extends drlab.config.RunConfig), with ``validate()``;
   ``VARIANTS``              {name: one-line description} for ``drlab list``;
   ``ACTION_SPACES``         the gymnasium space types it acts in (checked by ``check_action_space``);
   ``OBSERVATIONS``          what it observes, in words, for ``drlab list``;
   ``check_env(cfg, envs)``  a one-line DrlabError if the env's spaces do not fit;
   ``make_agent(cfg, obs_space, action_space, device)``  the acting part: ``act(obs, greedy, starts)``,
-                            batched, with ``obs_space``, ``rng`` and ``state_dict`` / ``load_state_dict``;
+                            batched, with ``obs_space``, ``rng``, ``num_options`` / ``options`` (what it
+                            keeps per env), ``fork()`` and ``state_dict`` / ``load_state_dict``;
   ``Learner(cfg, agent, rng)``  everything else training needs (networks, optimizers, buffers), with
                             ``state_dict`` / ``load_state_dict``; ``rng`` is the run's generator;
   ``train_loop(run, learner)``  the pipeline: act -> env step -> episode bookkeeping -> storage ->

@@ -31,6 +31,7 @@ from torch import nn
 
 from drlab.algos import check_action_space, off_policy
 from drlab.algos.off_policy import make_replay
+from drlab.algos.protocol import Memoryless
 from drlab.buffers.replay import Batch, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.nets import obs_tensor, orthogonal_init
@@ -135,7 +136,7 @@ def check_env(cfg: Config, envs) -> None:
     check_action_space("dqn", cfg.env_id, envs.single_action_space)
 
 
-class QAgent:
+class QAgent(Memoryless):
     """Acts from a Q network: greedy (argmax) or epsilon-greedy, batched over envs."""
 
     def __init__(self, q_net: nn.Module, obs_space, num_actions: int, device: torch.device, epsilon: float, seed: int):

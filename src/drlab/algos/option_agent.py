@@ -5,6 +5,7 @@ pictures use these too."""
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 import numpy as np
@@ -80,6 +81,16 @@ class OptionAgent:
             self.options[choose] = self.choose_options(q[choose], greedy)
         option_logits = logits[np.arange(n), self.options]
         return option_logits.argmax(axis=1) if greedy else sample_categorical(option_logits, self.rng)
+
+    @property
+    def num_options(self) -> int:
+        return self.net.num_options
+
+    def fork(self) -> OptionAgent:
+        """A copy acting with active options of its own."""
+        forked = copy.copy(self)
+        forked.options = self.options.copy()
+        return forked
 
     def choose_options(self, q: np.ndarray, greedy: bool) -> np.ndarray:
         if greedy:

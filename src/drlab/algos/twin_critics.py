@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drlab.algos import check_action_space, off_policy
+from drlab.algos.protocol import Memoryless
 from drlab.buffers.replay import SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.errors import DrlabError
@@ -158,7 +159,7 @@ class BoxActions:
         return rng.uniform(-1.0, 1.0, size=(n, self.dim)).astype(np.float32)
 
 
-class ActorAgent:
+class ActorAgent(Memoryless):
     """What SAC's and TD3's agents share: act in the env's bounds from the actor's [-1, 1] actions
     (``unit_actions(obs, greedy, rng)``, the subclass's), exploration noise from a generator of
     its own, and the actor as its state."""

@@ -180,14 +180,9 @@ class Run:
     def _video(self) -> None:
         """One greedy episode into videos/step-N.mp4, played by a copy of the agent in an env of its
         own: training's envs, random streams and (for options) active options are left as they were."""
-        import copy
-
         from drlab.video import record_video
 
-        agent = copy.copy(self.agent)
-        if hasattr(agent, "options"):
-            agent.options = agent.options.copy()
-        record_video(agent, self.cfg.env_id, self.dir / "videos" / f"step-{self.step:09d}.mp4",
+        record_video(self.agent.fork(), self.cfg.env_id, self.dir / "videos" / f"step-{self.step:09d}.mp4",
                      seed=self.cfg.seed + VIDEO_SEED_OFFSET + self.step, greedy=True,
                      max_episode_steps=self.cfg.max_episode_steps, title=f"step {self.step:,}",
                      frame_stack=self.cfg.frame_stack)
