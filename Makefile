@@ -6,7 +6,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.drlab-installed
 
-.PHONY: install train test bench bench-pixels bench-dqn-pixels clean
+.PHONY: install train test test-fast bench bench-pixels bench-dqn-pixels clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=12
+
+# The edit loop: everything but the slow tiers (Ray clusters, Chromium, learning runs, PostgreSQL).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not (ray or browser or learning or postgres)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/presets.py

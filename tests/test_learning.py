@@ -8,6 +8,8 @@ import pytest
 
 import drlab
 
+pytestmark = pytest.mark.learning
+
 
 @pytest.mark.parametrize("preset, seed, bar", [
     ("default", 2, 475.0),

@@ -12,7 +12,7 @@ import pytest
 from conftest import train_steps
 from ray.cluster_utils import Cluster
 
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
 
 
 def raylet_pid(node) -> int:

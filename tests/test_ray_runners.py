@@ -22,7 +22,7 @@ from drlab.envs import make_vec_env
 from drlab.envs.autoreset import EpisodeStats, game_signals
 from tests import action_space_envs  # noqa: F401  (registers the MultiDiscrete env)
 
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
 
 ARRAYS = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
 

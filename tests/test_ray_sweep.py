@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import train_steps, wait_for
 
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
 
 TINY = ["--set", "learning_starts=500", "--set", "eval_interval=0", "--set", "final_eval_episodes=3",
         "--set", "log_interval=500"]

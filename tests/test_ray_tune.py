@@ -7,7 +7,7 @@ import pytest
 
 from test_tune import TINY, tune_command
 
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
 optuna = pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
 
 

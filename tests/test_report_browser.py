@@ -19,6 +19,7 @@ from drlab.cli import main
 
 CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser", "google-chrome"])), None)
 DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

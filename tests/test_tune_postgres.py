@@ -21,6 +21,7 @@ import pytest
 from conftest import wait_for
 from test_tune import steps_logged, tune_command
 
+pytestmark = pytest.mark.postgres
 optuna = pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
 
 

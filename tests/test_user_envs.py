@@ -171,6 +171,7 @@ def test_the_env_checker_refuses_a_broken_env_in_one_line(here):
 
 
 @pytest.mark.xdist_group("ray")
+@pytest.mark.ray
 def test_ray_runners_and_ray_sweep_points_import_the_module(ray_address, here):
     ok(drlab("train", "ppo", "corridor:Corridor-v0", *TINY, "--num-envs", "2", "--runners", "2",
              "--address", ray_address, "--run-dir", "runs/r", cwd=here))
