@@ -96,10 +96,11 @@ class Config(RunConfig):
     """What the TD target bootstraps from at s': max (Q-learning), double (double DQN), sarsa (the
     action taken next) or expected-sarsa (the expectation under the epsilon-greedy policy)."""
     loss: Literal["huber", "mse"] = "mse"
-    """TD loss. mse by default: with Huber the defaults reached 48-400 on CartPole in 100k steps (0 of 3
-    seeds solved), with MSE 500 on 3 of 3, and Acrobot 3 of 3 either way (benchmarks/results/defaults.md)."""
+    """TD loss: mse (squared error) or huber (squared within 1 of the target, linear beyond, so that a
+    few large errors do not dominate a step). Why mse is the default: docs/dqn.md."""
     q_penalty: float = 0.0
-    """Weight of the DQN notebook's penalty on |Q(s, a)|."""
+    """Weight of a penalty on |Q(s, a)| added to the TD loss, which keeps Q-values from growing
+    without bound when there is no target network (0: none)."""
     max_grad_norm: float = 10.0
     """Gradient-norm clip (0 disables clipping; the norm is logged either way)."""
     eps_start: float = 1.0
@@ -117,7 +118,8 @@ class Config(RunConfig):
     sort_interval: int = 1_000
     """symlog-softmax: transitions added between sorts of the buffer by priority."""
     bf16: bool = False
-    """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
+    """Run the CNN body (frame observations) under bfloat16 autocast, weights and loss in float32:
+    faster on CPUs with bfloat16 matrix units (AMX, AVX512-BF16; docs/pixels.md)."""
     save_replay: SaveReplay = "auto"
     """Keep the replay in checkpoints (auto: for vector observations, not for frames; a resumed run
     without it refills the replay before updating again)."""

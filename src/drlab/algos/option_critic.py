@@ -91,7 +91,7 @@ class Config(RunConfig):
     advantage becomes A(s', w) + eta, put on the scale termination_advantage chooses. Larger: options last longer."""
     termination_advantage: Literal["raw", "scaled", "normalized"] = "raw"
     """Q_Omega(s', w) - V(s') as it is, divided by its std over the batch (scaled), or also centred
-    (normalized, as the course's Option-Critic); scaled and normalized put xi in std units."""
+    (normalized: an option ends where it is worse than usual); scaled and normalized put xi in std units."""
     ent_coef: float = 0.01
     """Weight of the intra-option policies' entropy bonus."""
     actor_return: Literal["one-step", "rollout"] = "one-step"
@@ -122,7 +122,8 @@ class Config(RunConfig):
     max_grad_norm: float = 1.0
     """Gradient-norm clip for both optimizers (0 disables it)."""
     bf16: bool = False
-    """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
+    """Run the CNN body (frame observations) under bfloat16 autocast, weights and loss in float32:
+    faster on CPUs with bfloat16 matrix units (AMX, AVX512-BF16; docs/pixels.md)."""
     save_replay: SaveReplay = "auto"
     """Keep the replay in checkpoints (auto: for vector observations, not for frames; a resumed run
     without it refills the replay before updating again)."""

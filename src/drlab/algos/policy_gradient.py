@@ -53,7 +53,8 @@ class PGConfig(RunConfig):
     normalize_obs: bool = False
     """Normalise observations by running mean and std (kept with the weights; updated after each update)."""
     bf16: bool = False
-    """Run the CNN body (frame observations) under bfloat16 autocast: ~1.7x faster on CPUs with AMX."""
+    """Run the CNN body (frame observations) under bfloat16 autocast, weights and loss in float32:
+    faster on CPUs with bfloat16 matrix units (AMX, AVX512-BF16; docs/pixels.md)."""
     log_std_init: float = 0.0
     """Box actions: initial log standard deviation of the Gaussian policy (state-independent, learned)."""
     squash_actions: bool = False

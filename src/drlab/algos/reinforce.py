@@ -42,9 +42,9 @@ class Config(pg.PGConfig):
     episodes_per_update: int = 8
     """Finished episodes that trigger an update."""
     baseline: Literal["none", "mean", "learned"] = "mean"
-    """What is subtracted from the return: nothing, the batch's mean return, or a learned V(s).
-    mean by default: with none, Acrobot's 100k steps learned nothing on 2 of 3 seeds (every failed
-    episode returns -500, so scaled returns carry no signal); with mean, 3 of 3 solved."""
+    """What is subtracted from the return before it weighs the log-probabilities: nothing, the batch's
+    mean return, or a learned V(s). Without a baseline, returns that are all alike (every failed
+    Acrobot episode returns -500) carry no signal once scaled (docs/policy-gradient.md)."""
     normalize_returns: bool = True
     """Divide returns (after the baseline) by their standard deviation over the batch."""
 
