@@ -1,4 +1,5 @@
-"""Failures through the real command line: a diverged run, a full or read-only disk, a vanished run
+"""Failures through the real command line (a diverged run of every algorithm: test_every_algorithm.py):
+a run that diverges after a checkpoint, a full or read-only disk, a vanished run
 directory, two writers, kill -9 while checkpointing, a torn metrics line, a hand-edited config.json.
 Each ends in one line on stderr and a documented exit status, and keeps what it had."""
 
@@ -14,35 +15,14 @@ import time
 import pytest
 
 from test_cli import DRLAB, assert_one_line_error, drlab
+from test_every_algorithm import exploding
 
 EXIT_DIVERGED, EXIT_WRITE_FAILED = 3, 4
-EXPLODE = {  # a learning rate that sends every weight to inf in a few updates
-    "dqn": ["--lr", "1e30", "--max-grad-norm", "0"],
-    "a2c": ["--lr", "1e30", "--max-grad-norm", "0"],
-    "ppo": ["--lr", "1e30", "--max-grad-norm", "0"],
-    "reinforce": ["--lr", "1e30", "--max-grad-norm", "0", "--baseline", "learned", "--ent-coef", "0.01"],
-    "actor-critic": ["--lr", "1e30", "--max-grad-norm", "0", "--learning-starts", "200"],
-    "option-critic": ["--actor-lr", "1e30", "--critic-lr", "1e30", "--max-grad-norm", "0", "--learning-starts", "200"],
-}
 QUICK = ["--no-progress", "--eval-interval", "0", "--final-eval-episodes", "5"]
 
 
 def metric_steps(run_dir):
     return [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
-@pytest.mark.parametrize("algo", list(EXPLODE))
-def test_a_diverging_run_stops_with_one_line_and_saves_nothing_from_bad_weights(tmp_path, algo):
-    run = tmp_path / "r"
-    result = drlab("train", algo, "CartPole-v1", "--total-steps", "20000", "--checkpoint-interval", "100000",
-                   "--run-dir", run, *EXPLODE[algo], *QUICK)
-    assert result.returncode == EXIT_DIVERGED, result.stderr
-    assert_one_line_error(result, f"{algo} diverged at step", "is nan" if "nan" in result.stderr else "is inf",
-                          "nothing was saved")
-    assert not (run / "summary.json").exists()
-    assert not (run / "checkpoints" / "latest.pt").exists()
-    assert not (run / "lock").exists()
-    assert all(s <= diverged_step(result) for s in metric_steps(run))  # the metrics logged before it are kept
 
 
 def diverged_step(result) -> int:
@@ -53,7 +33,7 @@ def diverged_step(result) -> int:
 def test_a_run_that_diverges_after_a_checkpoint_keeps_it_and_says_so(tmp_path, algo):
     """Updates (with an exploding learning rate) start at step 1,500, after the checkpoint of step 1,000."""
     run = tmp_path / "r"
-    flags = [*EXPLODE[algo], "--learning-starts", "1500"]
+    flags = [*exploding(algo), "--learning-starts", "1500"]
     result = drlab("train", algo, "CartPole-v1", "--total-steps", "20000", "--checkpoint-interval", "1000",
                    "--run-dir", run, *flags, *QUICK)
     assert result.returncode == EXIT_DIVERGED, result.stderr
