@@ -124,7 +124,8 @@ def test_old_double_dqn_flags_and_configs_become_targets(tmp_path):
     _, old_double = config_from_json({**written, "algo": "dqn", "double_dqn": True})
     _, old_plain = config_from_json({**written, "algo": "dqn", "double_dqn": False})
     assert (old_double.target, old_plain.target) == ("double", "max")
-    assert dqn.FLAG_ALIASES["--double-dqn"] == ["--target", "double"]
+    from drlab.run.upgrades import flag_aliases
+    assert flag_aliases("dqn")["--double-dqn"] == ["--target", "double"]
 
 
 @pytest.mark.parametrize("loss", ["huber", "mse"])

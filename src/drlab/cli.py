@@ -45,6 +45,7 @@ def cmd_train(argv: list[str]) -> int:
     from drlab.config import DEFAULT_PRESET, build_config, preset_overrides
     from drlab.envs.sources import resolve_env
     from drlab.run.runner import train_config
+    from drlab.run.upgrades import flag_aliases
 
     head = OneLineParser(prog="drlab train", add_help=False)
     head.add_argument("algo")
@@ -56,7 +57,7 @@ def cmd_train(argv: list[str]) -> int:
         return 0
     known, rest = head.parse_known_args(argv)
     module = get_algo(known.algo)
-    aliases = getattr(module, "FLAG_ALIASES", {})  # flags of an older version
+    aliases = flag_aliases(known.algo)  # flags of an older version (drlab.run.upgrades)
     rest = [part for arg in rest for part in aliases.get(arg, [arg])]
     # The env's modules imported; unknown env / missing optional dependency: one line, before anything else.
     env_id, packages = resolve_env(known.env_id, known.env_packages)

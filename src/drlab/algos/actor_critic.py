@@ -74,12 +74,6 @@ class Config(pg.RolloutConfig):
         batch_fits_buffer(self)
 
 
-# Settings that older versions of this config carried only to reject any other value (a shared body
-# is what this algorithm is; its critic learns from replay, where a moving reward scale would mix
-# units). A config.json that has them with these values still loads.
-RETIRED_SETTINGS = {"shared_body": True, "normalize_rewards": False}
-ADDED_SETTINGS = {**pg.ADDED_SETTINGS, **pg.ADDED_ROLLOUT_SETTINGS}
-
 
 def check_env(cfg: Config, envs) -> None:
     pg.check_env("actor-critic", cfg, envs)

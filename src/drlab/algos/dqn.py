@@ -48,22 +48,7 @@ VARIANTS = {
 }
 
 
-# A config.json written before a setting existed gets the value that run had in effect (its
-# checkpoints hold the replay).
-ADDED_SETTINGS = {"save_replay": "true"}
-
 Target = Literal["max", "double", "sarsa", "expected-sarsa"]
-
-
-def upgrade_settings(values: dict) -> None:
-    """Settings as an older version wrote them: ``double_dqn = true/false`` is ``target = double/max``."""
-    if "double_dqn" in values:
-        double = values.pop("double_dqn")
-        values.setdefault("target", "double" if double is True else "max" if double is False else double)
-
-
-# Flags of an older version, still understood on the command line.
-FLAG_ALIASES = {"--double-dqn": ["--target", "double"], "--no-double-dqn": ["--target", "max"]}
 
 
 @dataclass

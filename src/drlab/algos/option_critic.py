@@ -56,11 +56,6 @@ VARIANTS = {
 }
 
 
-# A config.json written before a setting existed gets the value that run had in effect (vector
-# observations only, float32, checkpoints with the replay).
-ADDED_SETTINGS = {"bf16": False, "save_replay": "true", "actor_return": "one-step", "termination_advantage": "raw",
-                  "normalize_advantages": False, "deliberation_cost": 0.0}
-
 
 @dataclass
 class Config(RunConfig):

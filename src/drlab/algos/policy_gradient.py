@@ -158,11 +158,6 @@ class PolicyLearner:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
 
 
-# Settings added since, with the value older runs had in effect (each algorithm's ADDED_SETTINGS holds these).
-ADDED_SETTINGS = {"head_init": "small", "log_std_init": 0.0, "squash_actions": False}
-ADDED_ROLLOUT_SETTINGS = {"sde": False, "sde_sample_freq": -1}
-
-
 def detached(**metrics: torch.Tensor) -> dict[str, torch.Tensor]:
     """Loss terms as metrics: cut from the graph, converted to floats only when logged."""
     return {name: value.detach() for name, value in metrics.items()}

@@ -25,7 +25,6 @@ VARIANTS = {
 
 
 # A config.json written before a setting existed gets the value that run had in effect.
-ADDED_SETTINGS = {**pg.ADDED_SETTINGS, **pg.ADDED_ROLLOUT_SETTINGS, "critic_lr": None, "runners": 0, "address": None}
 
 
 @dataclass

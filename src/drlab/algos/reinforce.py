@@ -31,7 +31,6 @@ OBSERVATIONS = OBSERVATION_SPACES  # what drlab list says the algorithm observes
 VARIANTS = {
     "default": "Monte-Carlo policy gradient; baseline none | mean | learned, entropy bonus, normalised returns",
 }
-ADDED_SETTINGS = pg.ADDED_SETTINGS
 
 
 @dataclass

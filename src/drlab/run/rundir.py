@@ -16,6 +16,7 @@ from drlab.algos import get_algo
 from drlab.config import build_config, pick_device
 from drlab.errors import DrlabError, writing
 from drlab.run.checkpoint import load_checkpoint, read_json
+from drlab.run.upgrades import upgrade_config
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -24,10 +25,6 @@ CHECKPOINT = Path("checkpoints") / "latest.pt"
 
 def config_to_json(algo: str, cfg) -> dict:
     return {"algo": algo, **dataclasses.asdict(cfg)}
-
-
-# Settings every algorithm gained since the first config.json, with the value older runs had in effect.
-RUN_ADDED_SETTINGS = {"max_episode_steps": None, "video_interval": 0, "env_packages": (), "frame_stack": 1, "total_episodes": 0}
 
 
 def config_from_json(data: dict, import_envs: bool = True):
@@ -40,15 +37,7 @@ def config_from_json(data: dict, import_envs: bool = True):
     values = dict(data)
     algo = values.pop("algo")
     module = get_algo(algo)
-    # Settings an older version wrote under another name or form (see the module).
-    getattr(module, "upgrade_settings", lambda values: None)(values)
-    # Settings an older version wrote that now have only one possible value (see the module).
-    for name, value in getattr(module, "RETIRED_SETTINGS", {}).items():
-        if name in values and values[name] == value:
-            del values[name]
-    # Settings added since, with the value that older runs had in effect (see the module).
-    for name, value in {**RUN_ADDED_SETTINGS, **getattr(module, "ADDED_SETTINGS", {})}.items():
-        values.setdefault(name, value)
+    upgrade_config(algo, values)  # a config.json of an earlier version (drlab.run.upgrades)
     cfg = build_config(module.Config, values.pop("env_id"), values, complete=True)
     if import_envs:
         from drlab.envs.sources import import_env_packages
