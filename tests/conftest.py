@@ -50,7 +50,7 @@ def wait_for(predicate, process, what: str, timeout: float = 180.0) -> None:
     while not predicate():
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
-            pytest.fail(f"{what} never happened: {process.communicate()[1][-2000:]}")
+            pytest.fail(f"{what} never happened: {process.communicate(timeout=60)[1][-2000:]}")
         time.sleep(0.2)
 
 

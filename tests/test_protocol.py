@@ -42,3 +42,6 @@ def test_every_algorithm_module_and_its_agent_keep_the_contract(algo):
         forked.act(obs, greedy=False, starts=starts)
     np.testing.assert_array_equal(agent.options, before)
     assert len(agent.options) == (2 if agent.num_options else 0)
+    if agent.num_options:  # the fork's options are its own: writing them leaves the agent's alone
+        forked.options[:] = (agent.options + 1) % agent.num_options
+        np.testing.assert_array_equal(agent.options, before)

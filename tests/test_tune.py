@@ -37,11 +37,13 @@ def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
     space = load_space(algo, config_cls, *space_source(algo, None))
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(sampler=sampler)
-    for _ in range(20):
-        trial = study.ask()
-        settings = sample(trial, space, {}, field_types(config_cls))
-        build_config(config_cls, "CartPole-v1", settings).validate()
-        study.tell(trial, 0.0)
+    variants = [{}, *({"replay": r} for r in ("per",) if "replay" in field_types(config_cls))]
+    for base in variants:  # conditional settings (PER's alpha) sampled too
+        for _ in range(20):
+            trial = study.ask()
+            settings = sample(trial, space, base, field_types(config_cls))
+            build_config(config_cls, "CartPole-v1", {**base, **settings}).validate()
+            study.tell(trial, 0.0)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -56,6 +58,9 @@ def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
     ("[seed]\nchoices = [1, 2]", "use --seeds"),
     ("[per_alpha]\nlow = 0.1\nhigh = 0.9\nwhen = { replayy = \"per\" }", "when: unknown setting replayy"),
     ("[lr]\nchoices = []", "choices must be a non-empty list"),
+    ("[total_steps]\nchoices = [1000, 2000]", "cannot be searched: every trial's budget"),
+    ("[lr]\nlow = 1e-4\nhigh = 1e-2\nwhen = 3", "when must be a table"),
+    ("[target]\nchoices = [1979-05-27]", "choices must be numbers, strings, booleans"),
     ("lr = 3", "expected a table"),
     ("[lr", "not valid TOML"),
 ])
@@ -119,6 +124,8 @@ def test_a_pruned_trial_stops_its_run_with_a_checkpoint_and_no_summary(tmp_path)
     (["dqn", "CartPole-v1", "--storage", "nosuchdb://x"], "cannot open the study storage nosuchdb://x"),
     (["dqn", "CartPole-v1", "--storage", "postgresql://u:secret@127.0.0.1:1/db"], "u:***@127.0.0.1:1/db"),
     (["--resume", "."], "holds no tune.json: not a study directory"),
+    (["--resume", ".", "--seeds", "1"], "give no --seeds"),
+    (["dqn", "CartPole-v1", "--timeout", "-5"], "--timeout must be > 0"),
     (["dqn"], "drlab tune needs ALGO ENV_ID"),
 ])
 def test_bad_input_is_one_line_with_status_2_and_writes_nothing(args, message, tmp_path, monkeypatch, capsys):
@@ -182,7 +189,7 @@ def test_a_stopped_study_keeps_its_checkpoints_and_resume_finishes_it(tmp_path):
 
     out = tmp_path / "study"
     tune = subprocess.Popen(tune_command("dqn", "CartPole-v1", "--trials", 1, "--out", out, "--pruner", "none",
-                                         "--set", "total_steps=20000", "--set", "eval_interval=0",
+                                         "--set", "total_steps=30000", "--set", "eval_interval=0",
                                          "--set", "final_eval_episodes=2", "--set", "log_interval=500"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = out / "trial-0000" / "s0"
@@ -194,13 +201,13 @@ def test_a_stopped_study_keeps_its_checkpoints_and_resume_finishes_it(tmp_path):
                                             f"continue with: drlab tune --resume {out}")
     assert (run / "checkpoints" / "latest.pt").is_file() and not (run / "summary.json").exists()
     stopped_at = steps_logged(run)
-    assert stopped_at < 20000
+    assert stopped_at < 30000
     # --resume runs the interrupted trial again with its settings, from its checkpoint; the study still
     # has the one trial it was asked for (the interrupted attempt is not counted).
     done = subprocess.run(tune_command("--resume", out), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "trial 1 started (attempt 1, after trial 0)" in done.stdout and "study: 1 complete" in done.stdout
-    assert json.loads((run / "summary.json").read_text())["steps"] == 20000
-    assert len(train_steps(run)) == len(set(train_steps(run)))  # resumed, not restarted
-    assert min(s for s in train_steps(run) if s > stopped_at) > stopped_at
+    assert json.loads((run / "summary.json").read_text())["steps"] == 30000
+    # Resumed, not restarted: every log interval once (what was logged after the checkpoint is dropped).
+    assert train_steps(run) == list(range(500, 30001, 500))
     assert "stopped (Ctrl-C or SIGTERM) with a checkpoint; retried" in (out / "study.md").read_text()

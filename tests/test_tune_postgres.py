@@ -63,7 +63,7 @@ def postgres_url():
 def test_two_processes_share_a_study_and_the_killed_ones_trial_is_run_again(postgres_url, tmp_path):
     space = tmp_path / "space.toml"
     space.write_text("[lr]\nlow = 5e-4\nhigh = 5e-3\nlog = true\n")
-    common = ["dqn", "CartPole-v1", "--storage", postgres_url, "--study", "shared", "--trials", 5, "--heartbeat", 1,
+    common = ["dqn", "CartPole-v1", "--storage", postgres_url, "--study", "shared", "--trials", 5, "--heartbeat", 2,
               "--space", space, "--set", "total_steps=8000", "--set", "train_freq=4", "--set", "learning_starts=500",
               "--set", "eval_interval=2000", "--set", "eval_episodes=2", "--set", "final_eval_episodes=2",
               "--set", "log_interval=500", "--set", "checkpoint_interval=2000"]
@@ -74,8 +74,12 @@ def test_two_processes_share_a_study_and_the_killed_ones_trial_is_run_again(post
     wait_for(lambda: any(steps_logged(run) >= 2500 for run in (tmp_path / "b").glob("trial-*/s0")), second,
              "a trial of the second process past its first checkpoint")
     second.kill()  # SIGKILL: no checkpoint from the driver, no goodbye to the study
-    second.communicate()
-    out, err = first.communicate(timeout=600)
+    second.communicate(timeout=60)
+    try:
+        out, err = first.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        first.kill()
+        pytest.fail(f"the surviving process never finished: {first.communicate()[1][-2000:]}")
     assert first.returncode == 0, err
     assert "(attempt 2, after trial" in out  # the first process took over the dead one's trial
 

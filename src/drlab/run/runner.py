@@ -172,9 +172,11 @@ class Run:
                           max_episode_steps=self.cfg.max_episode_steps, frame_stack=self.cfg.frame_stack)
         self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
         stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
-        if self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at:
+        solved = self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at
+        stop_asked = self.on_eval is not None and self.on_eval(self.step, result["mean"])  # every one reported
+        if solved:
             self.solved_during_training = True
-        elif self.on_eval is not None and self.on_eval(self.step, result["mean"]):
+        elif stop_asked:
             self.interrupted = True
 
     def _video(self) -> None:

@@ -30,8 +30,8 @@ def cmd_tune(argv: list[str]) -> int:
                    help="trials in the study, counted over every process working on it (default 20; with --resume: "
                         "this many more)")
     p.add_argument("--timeout", type=float, default=None, help="seconds after which this process starts no new trial")
-    p.add_argument("--seeds", default="0", help="seeds of every trial, comma-separated; the score is their mean "
-                                                "(default: %(default)s; keep the seeds you report on out)")
+    p.add_argument("--seeds", default=None, help="seeds of every trial, comma-separated; the score is their mean "
+                                                 "(default: 0; keep the seeds you report on out)")
     p.add_argument("--space", type=Path, default=None, metavar="FILE.toml",
                    help="search space (default: the algorithm's built-in one; see docs/tuning.md)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
@@ -41,11 +41,11 @@ def cmd_tune(argv: list[str]) -> int:
                    help="an Optuna RDB storage URL shared by several processes, e.g. postgresql://user:pw@host/db "
                         "(default: DIR/study.db, SQLite)")
     p.add_argument("--study", default=None, metavar="NAME", help="the study's name in the storage (default: ALGO-ENV)")
-    p.add_argument("--sampler", default="tpe", help="tpe (default) or random")
-    p.add_argument("--pruner", default="median", help="median (default) or none")
-    p.add_argument("--heartbeat", type=int, default=30, metavar="S",
+    p.add_argument("--sampler", default=None, help="tpe (default) or random")
+    p.add_argument("--pruner", default=None, help="median (default) or none")
+    p.add_argument("--heartbeat", type=int, default=None, metavar="S",
                    help="seconds between a running trial's heartbeats; one silent for 4 is taken as dead and run "
-                        "again (default: %(default)s)")
+                        "again (default: 30; every process on a study uses the same)")
     p.add_argument("--jobs", type=int, default=None, help="trials at once (default 1; ray: as many as CPUs allow)")
     p.add_argument("--env-package", dest="env_packages", action="append", default=[], metavar="NAME",
                    help="a package that registers envs on import (repeatable)")
@@ -68,10 +68,16 @@ def cmd_tune(argv: list[str]) -> int:
     if args.jobs is not None and (args.jobs < 1 or (local and args.jobs > max_jobs())):
         raise DrlabError(f"--jobs must be between 1 and {max_jobs()} (got {args.jobs})" if local
                          else f"--jobs must be >= 1 (got {args.jobs})")
+    if args.timeout is not None and not args.timeout > 0:
+        raise DrlabError(f"--timeout must be > 0 seconds (got {args.timeout:g})")
     if args.resume is not None:
-        if args.algo or args.env_id or args.sets or args.space or args.storage or args.study or args.out:
-            raise DrlabError("--resume DIR takes the study from DIR/tune.json: give no ALGO, ENV_ID, --set, --space, "
-                             "--storage, --study or --out")
+        fixed = {"ALGO": args.algo, "ENV_ID": args.env_id, "--set": args.sets, "--space": args.space,
+                 "--storage": args.storage, "--study": args.study, "--out": args.out, "--seeds": args.seeds,
+                 "--preset": args.preset, "--sampler": args.sampler, "--pruner": args.pruner,
+                 "--heartbeat": args.heartbeat, "--env-package": args.env_packages}
+        if given := [name for name, value in fixed.items() if value]:
+            raise DrlabError(f"--resume DIR takes the study from DIR/tune.json: give no {', '.join(given)} "
+                             "(only --trials, --timeout, --jobs and the backend's options)")
         spec = load_spec(args.resume)
         if args.trials is not None:
             if args.trials < 1:
@@ -81,16 +87,28 @@ def cmd_tune(argv: list[str]) -> int:
     else:
         if not (args.algo and args.env_id):
             raise DrlabError("drlab tune needs ALGO ENV_ID (or --resume DIR)")
-        spec = plan_spec(args.algo, args.env_id, preset=args.preset, seeds=args.seeds,
+        spec = plan_spec(args.algo, args.env_id, preset=args.preset, seeds=args.seeds or "0",
                          trials=20 if args.trials is None else args.trials, sets=args.sets, space_file=args.space,
                          storage=args.storage, study_name=args.study, out=args.out, timeout=args.timeout,
-                         sampler=args.sampler, pruner=args.pruner, heartbeat=args.heartbeat, jobs=args.jobs or 1,
+                         sampler=args.sampler or "tpe", pruner=args.pruner or "median",
+                         heartbeat=30 if args.heartbeat is None else args.heartbeat, jobs=args.jobs or 1,
                          env_packages=args.env_packages)
     spec.jobs = args.jobs or spec.jobs
-    if spec.storage:
-        make_storage(spec.storage_url)  # one line if the database cannot be reached, before anything is written
-    spec.save()
+    if spec.storage:  # the database reached, and a study of that name made for this one, before anything is written
+        from drlab.tune.study import asking, open_study
+
+        storage = make_storage(spec.storage_url)
+        try:
+            with asking(storage, spec):
+                open_study(spec, storage)
+        finally:
+            storage.engine.dispose()
     executor = _executor(args, spec)
+    try:
+        spec.save()
+    except BaseException:
+        executor.close()
+        raise
     print(f"tune: {spec.algo} on {spec.env_id}, study {spec.study_name!r}, {spec.trials} trials, seeds "
           f"{','.join(map(str, spec.seeds))}; {executor.width} trial(s) at a time; in {spec.out}")
     status = optimize(spec, executor)
@@ -101,7 +119,7 @@ def _executor(args, spec):
     if args.backend == "ray":
         from drlab.tune.executors import RayExecutor
 
-        return RayExecutor(args.jobs, args.address, args.cpus_per_trial)
+        return RayExecutor(args.jobs, args.address, args.cpus_per_trial, spec.out.resolve(), spec.storage is None)
     from drlab.tune.executors import LocalExecutor
 
     return LocalExecutor(spec.jobs)
@@ -114,7 +132,11 @@ def _finish(spec, status: int) -> int:
     from drlab.tune.results import PRESET_FILE, TABLE_FILE, write_results
     from drlab.tune.study import make_storage
 
-    result = write_results(spec, make_storage(spec.storage_url))
+    storage = make_storage(spec.storage_url)
+    try:
+        result = write_results(spec, storage)
+    finally:
+        storage.engine.dispose()
     if status:
         return status
     counts = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items() if n)

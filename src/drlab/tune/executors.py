@@ -1,6 +1,6 @@
 """Where trials run: ``LocalExecutor`` (a process per trial on this machine) or ``RayExecutor`` (a
-Ray task per trial). Both take ``start(key, payload)`` with payload (algo, configs, storage URL,
-study name, trial id, pruner), hand back ``finished() -> [(key, outcome)]`` as trials end, and on
+Ray task per trial). Both take ``start(key, payload)`` with payload {algo, configs, storage (URL),
+study (name), trial_id, pruner, retry}, hand back ``finished() -> [(key, outcome)]`` as trials end, and on
 ``stop()`` let the running trials stop with a checkpoint (their outcomes: "interrupted")."""
 
 from __future__ import annotations
@@ -9,24 +9,33 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
-STOP_GRACE_S = (3.0, 60.0)  # wait for workers to stop on their own (a terminal's Ctrl-C), then after our SIGINT
+STOP_GRACE_S = 60.0  # time for a running trial to stop with a checkpoint after the driver's SIGINT
+ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
 
 
 def run_payload(payload) -> dict:
     """A trial from its payload, in whatever process runs it; never raises."""
     from drlab.tune.trial import run_trial, storage_reporter
 
-    algo, configs, url, study_name, trial_id, pruner = payload
+    report = None
     try:
-        return run_trial(algo, configs, storage_reporter(url, study_name, trial_id, pruner))
+        report = storage_reporter(payload["storage"], payload["study"], payload["trial_id"], payload["pruner"])
+        return run_trial(payload["algo"], payload["configs"], report)
     except KeyboardInterrupt:
         return {"state": "interrupted", "reason": "interrupted"}
     except Exception as err:  # noqa: BLE001 - e.g. the storage could not be reached from this worker
         return {"state": "fail", "reason": f"{type(err).__name__}: {err}"[:300], "retry": True}
+    finally:
+        if report is not None:
+            report.close()
 
 
 def _trial_process(conn, payload, driver_pid: int) -> None:
+    # A session of its own: a terminal's Ctrl-C reaches the driver only, which passes one SIGINT on (a
+    # second one would interrupt a checkpoint being written).
+    os.setsid()
     threading.Thread(target=_stop_when_orphaned, args=(driver_pid,), daemon=True).start()
     outcome = run_payload(payload)
     try:
@@ -41,6 +50,8 @@ def _stop_when_orphaned(driver_pid: int) -> None:
     while os.getppid() == driver_pid:
         time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(1)
 
 
 class LocalExecutor:
@@ -91,11 +102,10 @@ class LocalExecutor:
                 time.sleep(0.1)
 
         try:
-            collect(time.monotonic() + STOP_GRACE_S[0])
             for process, _ in self._workers.values():
                 if process.is_alive():
-                    os.kill(process.pid, signal.SIGINT)
-            collect(time.monotonic() + STOP_GRACE_S[1])
+                    os.kill(process.pid, signal.SIGINT)  # the runner stops at the end of its step, with a checkpoint
+            collect(time.monotonic() + STOP_GRACE_S)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once
             pass
         for key, (process, _) in list(self._workers.items()):
@@ -113,18 +123,26 @@ class RayExecutor:
     """Trials as Ray tasks; the driver asks and tells, the task reports evaluations to the storage
     (which every node must reach: on a cluster, a database server given with --storage)."""
 
-    def __init__(self, jobs: int | None, address: str | None, cpus_per_trial: float, echo=print):
+    def __init__(self, jobs: int | None, address: str | None, cpus_per_trial: float, out, embedded: bool,
+                 echo=print):
+        from drlab.errors import DrlabError
         from drlab.ray_cluster import check_reachable, connect, import_ray
-        from drlab.sweep.ray_backend import StopFlag
+        from drlab.sweep.ray_backend import StopFlag, check_shared_storage
 
         check_reachable(address)
         self._started = not import_ray().is_initialized()
         self._ray = ray = connect(address)
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        if embedded and nodes > 1:
+            self.close()
+            raise DrlabError(f"the Ray cluster has {nodes} nodes: give --storage a database server every node "
+                             "reaches (an SQLite file cannot be shared between machines)")
+        out.mkdir(parents=True, exist_ok=True)
+        check_shared_storage(ray, out)  # every node must see the trials' run directories
         cpus = ray.cluster_resources().get("CPU", 0.0)
         slots = int(cpus // cpus_per_trial)
         if slots < 1:
-            from drlab.errors import DrlabError
-
+            self.close()
             raise DrlabError(f"the Ray cluster has {cpus:g} CPUs; --cpus-per-trial {cpus_per_trial:g} needs more")
         self.width = min(slots, jobs or slots)
         echo(f"ray: {cpus:g} CPUs, {cpus_per_trial:g} per trial: {self.width} trial(s) at a time")
@@ -166,7 +184,7 @@ class RayExecutor:
         return outcomes
 
     def close(self) -> None:
-        if self._running:
+        if getattr(self, "_running", None):
             self.stop()
         if self._started:
             self._ray.shutdown()
@@ -179,11 +197,17 @@ def _trial_task(payload, stop_flag) -> dict:
 
     from drlab.sweep.ray_backend import watch_stop_flag
 
+    from drlab.envs import ENV_THREADS
+    from drlab.sweep.ray_backend import forget_dead_holder
+
     cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)))
-    algo, configs, *rest = payload
-    configs = [{**c, "torch_threads": cpus} for c in configs]
+    ENV_THREADS["atari"] = cpus
+    payload = {**payload, "configs": [{**c, "torch_threads": cpus} for c in payload["configs"]]}
+    if payload["retry"]:  # the attempt before it died: its lock, held on another host, goes
+        for config in payload["configs"]:
+            forget_dead_holder(Path(config["run_dir"]))
     done = watch_stop_flag(stop_flag)
     try:
-        return run_payload((algo, configs, *rest))
+        return run_payload(payload)
     finally:
         done.set()

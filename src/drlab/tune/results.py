@@ -107,12 +107,13 @@ def study_view(out) -> dict:
 
     optuna = import_optuna()
     spec = load_spec(Path(out))
-    study = open_study(spec, make_storage(spec.storage_url))
+    storage = make_storage(spec.storage_url)
+    study = open_study(spec, storage)
     trials = [t for t in study.get_trials(deepcopy=False) if DIR in t.user_attrs]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value).number if complete else None
-    order = sorted(trials, key=lambda t: (t.number != best, -(t.value or -math.inf) if t.state.name == "COMPLETE"
-                                          else math.inf, t.number))
+    order = sorted(trials, key=lambda t: (t.number != best, -t.value if t.state.name == "COMPLETE" else math.inf,
+                                          t.number))
     listed, seen = [], set()
     for t in order:
         if t.user_attrs[DIR] in seen:  # a retry shares its runs with the trial it repeats
@@ -134,6 +135,7 @@ def study_view(out) -> dict:
             figure = {"data": [], "layout": {"title": {"text": title}}}
         figure.setdefault("layout", {}).setdefault("title", {"text": title})
         figures.append((title, figure))
+    storage.engine.dispose()
     title = (f"study: {spec.algo} on {spec.env_id}, {len(complete)} of {spec.trials} trials complete, seeds "
              f"{', '.join(map(str, spec.seeds))}")
     return {"title": title, "trials": listed, "figures": figures}

@@ -36,6 +36,9 @@ from drlab.sweep.grid import check_setting
 from drlab.sweep.values import format_value, parse_value
 
 KEYS = {"low", "high", "log", "step", "choices", "when"}
+# Settings a trial's reports depend on: every trial of a study must share them (fix them with --set).
+NOT_SEARCHED = {"total_steps": "every trial's budget must be the same (fix it with --set total_steps=N)",
+                "eval_interval": "the pruner compares trials at the same evaluations (fix it with --set)"}
 
 
 @dataclass(frozen=True)
@@ -82,22 +85,30 @@ def load_space(algo: str, config_cls: type, text: str, where: str) -> list[Param
         name = name.replace("-", "_")
         bad = f"{where}: [{name}]"
         check_setting(name, types, algo, bad)
+        if name in NOT_SEARCHED:
+            raise DrlabError(f"{bad}: cannot be searched: {NOT_SEARCHED[name]}")
         if not isinstance(spec, dict):
             raise DrlabError(f"{bad}: expected a table (low/high or choices)")
         if unknown := sorted(set(spec) - KEYS):
             raise DrlabError(f"{bad}: unknown key {unknown[0]} (known: {', '.join(sorted(KEYS))})")
         when = {}
-        for other, value in dict(spec.get("when", {})).items():
+        if not isinstance(spec.get("when", {}), dict):
+            raise DrlabError(f"{bad}: when must be a table, e.g. when = {{ replay = \"per\" }}")
+        for other, value in spec.get("when", {}).items():
             other = other.replace("-", "_")
             if other not in types:
                 raise DrlabError(f"{bad}: when: unknown setting {other}")
-            when[other] = parse_value(other, types[other], format_value(value))
+            if not isinstance(value, (str, int, float, bool, list)):
+                raise DrlabError(f"{bad}: when: {other} must be a number, string, boolean or list")
+            when[other] = parse_value(other, types[other], format_value(tuple(value) if isinstance(value, list) else value))
         if "choices" in spec:
             if {"low", "high", "log", "step"} & set(spec):
                 raise DrlabError(f"{bad}: give choices or low/high, not both")
             choices = spec["choices"]
             if not isinstance(choices, list) or not choices:
                 raise DrlabError(f"{bad}: choices must be a non-empty list")
+            if any(not isinstance(c, (str, int, float, bool, list)) for c in choices):
+                raise DrlabError(f"{bad}: choices must be numbers, strings, booleans or lists of sizes")
             stored = tuple(format_value(tuple(c)) if isinstance(c, list) else c for c in choices)
             for choice in stored:
                 try:

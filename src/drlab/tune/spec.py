@@ -18,7 +18,7 @@ DB_FILE = "study.db"
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 # What a process joining a study through a shared database must agree on.
-SAME_STUDY = ("algo", "env_id", "preset", "seeds", "fixed", "space_text")
+SAME_STUDY = ("algo", "env_id", "preset", "preset_values", "seeds", "fixed", "space_text", "heartbeat")
 
 
 @dataclass
@@ -40,17 +40,17 @@ class TuneSpec:
     heartbeat: int = 30  # seconds between heartbeats; a trial silent for 4 of them is taken as dead
     jobs: int = 1
     env_packages: list[str] = field(default_factory=list)
+    preset_values: dict[str, Any] = field(default_factory=dict)  # the starting preset as it was, frozen
 
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{(self.out / DB_FILE).resolve()}"
 
     def base(self) -> dict[str, Any]:
-        """Every trial's settings before sampling: the preset's, then --set's."""
-        from drlab.config import preset_overrides
-
-        return {**preset_overrides(self.algo, self.env_id, self.preset), **self.fixed,
-                "env_packages": tuple(self.env_packages)}
+        """Every trial's settings before sampling: the preset's (as it was when the study began: a
+        preset edited since, or the study's own result copied over it, does not change the study),
+        then --set's."""
+        return {**self.preset_values, **self.fixed, "env_packages": tuple(self.env_packages)}
 
     def space(self):
         from drlab.algos import get_algo
@@ -78,6 +78,7 @@ class TuneSpec:
         data = dataclasses.asdict(self)
         data["out"] = str(self.out)
         data["fixed"] = json.loads(json.dumps(self.fixed))
+        data["preset_values"] = json.loads(json.dumps(self.preset_values))
         return data
 
     def save(self) -> None:
@@ -100,8 +101,9 @@ def load_spec(out: Path) -> TuneSpec:
         data["out"] = Path(out)  # the directory may have moved since
         spec = TuneSpec(**data)
         types = field_types(get_algo(spec.algo).Config)
-        spec.fixed = {k: parse_value(k, types[k], format_value(tuple(v) if isinstance(v, list) else v))
-                      for k, v in spec.fixed.items()}
+        typed = lambda values: {k: parse_value(k, types[k], format_value(tuple(v) if isinstance(v, list) else v))  # noqa: E731
+                                for k, v in values.items()}
+        spec.fixed, spec.preset_values = typed(spec.fixed), typed(spec.preset_values)
     except FileNotFoundError:
         raise DrlabError(f"{out} holds no {TUNE_FILE}: not a study directory") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -126,7 +128,7 @@ def plan_spec(algo: str, env_id: str, *, preset: str, seeds: str, trials: int, s
     module = get_algo(algo)
     env_id, packages = resolve_env(env_id, env_packages)
     preset = preset or DEFAULT_PRESET
-    preset_overrides(algo, env_id, preset)  # one line for an unknown preset
+    preset_values = preset_overrides(algo, env_id, preset)  # one line for an unknown preset
     if trials < 1:
         raise DrlabError(f"--trials must be >= 1 (got {trials})")
     if timeout is not None and timeout <= 0:
@@ -151,7 +153,8 @@ def plan_spec(algo: str, env_id: str, *, preset: str, seeds: str, trials: int, s
         raise DrlabError(f"{out} already exists and is not empty; choose another --out (or --resume {out})")
     spec = TuneSpec(algo, env_id, preset, parse_seeds(seeds), trials, fixed, text, where,
                     study_name or f"{algo}-{safe_name(env_id)}", out, storage, timeout, sampler,
-                    {"name": pruner, "startup_trials": 5, "warmup_steps": 0}, heartbeat, jobs, list(packages))
+                    {"name": pruner, "startup_trials": 5, "warmup_steps": 0}, heartbeat, jobs, list(packages),
+                    dict(preset_values))
     spec.space()  # one line for any mistake in the space
     cfg = build_config(module.Config, env_id, {**spec.base(), "seed": spec.seeds[0]})
     cfg.validate()

@@ -7,8 +7,9 @@ driver's loop (ask -> start -> report/prune in the worker -> tell), the same for
   never both take the last one.
 - A trial whose process dies (SIGKILL, a lost machine) stops sending heartbeats; after 4 missed ones
   any process working on the study marks it failed and queues it again with the same settings (a
-  "retry", up to ``RETRIES`` times), and the retry continues its runs from their checkpoints when it
-  can see them. A retried trial does not count towards N; its retry does.
+  "retry", up to ``RETRIES`` times). A retry run by a process working in the same study directory
+  (``--resume``) continues the trial's runs from their checkpoints; one taken over by another process
+  starts over in that process's directory. A retried trial does not count towards N; its retry does.
 - Ctrl-C / SIGTERM stops the running trials with a checkpoint; each is queued again, so that
   ``drlab tune --resume`` continues it.
 """
@@ -53,14 +54,20 @@ def make_storage(url: str, heartbeat: int | None = None):
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     beats = {} if heartbeat is None else dict(heartbeat_interval=heartbeat, grace_period=MISSED_HEARTBEATS * heartbeat,
                                                heartbeat_stale_trial_callback=retry_trial)
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
-    except ModuleNotFoundError as err:
-        raise DrlabError(f"--storage {redact(url)}: its database driver is not installed ({err.name}; "
-                         "PostgreSQL: pip install 'drlab[tune]')") from None
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy's many errors: a bad URL, a server not reached
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise DrlabError(f"cannot open the study storage {redact(url)}: {first}"[:300]) from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
+        except ModuleNotFoundError as err:
+            raise DrlabError(f"--storage {redact(url)}: its database driver is not installed ({err.name}; "
+                             "PostgreSQL: pip install 'drlab[tune]')") from None
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy's many errors: a bad URL, a server not reached
+            # Two processes that open a new database at once both create Optuna's tables, and one of
+            # them fails on the other's: a moment later the tables are there.
+            if "duplicate key" in str(err) and attempt < 2:
+                time.sleep(1.0)
+                continue
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise DrlabError(f"cannot open the study storage {redact(url)}: {first}"[:300]) from None
 
 
 def redact(url: str) -> str:
@@ -127,8 +134,9 @@ def asking(storage, spec: TuneSpec):
 
 
 def retry_trial(study, trial, count: bool = True) -> None:
-    """Queue ``trial`` (failed: its worker died, or interrupted) again with the same settings, the
-    same run directories and its intermediate values; ``count``: the attempt counts against RETRIES."""
+    """Queue ``trial`` (failed: its worker died, or interrupted) again with the same settings and the
+    same run directories; ``count``: the attempt counts against RETRIES. Its intermediate values are
+    not copied: the retry reports again from where its runs go on (their checkpoints, or the start)."""
     optuna = import_optuna()
     attempt = int(trial.system_attrs.get(ATTEMPT, 1)) + (1 if count else 0)
     if attempt > RETRIES + 1:
@@ -136,7 +144,7 @@ def retry_trial(study, trial, count: bool = True) -> None:
     study.add_trial(optuna.trial.create_trial(
         state=optuna.trial.TrialState.WAITING, params=trial.params, distributions=trial.distributions,
         user_attrs={k: v for k, v in trial.user_attrs.items() if k == DIR},
-        system_attrs={ATTEMPT: attempt, RETRY_OF: trial.number}, intermediate_values=trial.intermediate_values))
+        system_attrs={ATTEMPT: attempt, RETRY_OF: trial.number}))
 
 
 def counted(trials) -> list:
@@ -155,47 +163,60 @@ def optimize(spec: TuneSpec, executor, echo=print) -> int:
     optuna = import_optuna()
     states = optuna.trial.TrialState
     storage = make_storage(spec.storage_url, spec.heartbeat)
-    study = open_study(spec, storage)
+    with asking(storage, spec):
+        study = open_study(spec, storage)
     space, base, types = spec.space(), spec.base(), field_types(get_algo(spec.algo).Config)
     running: dict[int, object] = {}  # trial number -> optuna Trial, for the trials this process runs
-    started, beat, waiting_note = time.monotonic(), 0.0, False
+    started, waiting_note = time.monotonic(), False
+    beating = Heartbeats(storage, spec.heartbeat)
 
     def start(trial) -> None:
-        dirname = trial.user_attrs.get(DIR) or f"trial-{trial.number:04d}"
-        trial.set_user_attr(DIR, dirname)
         try:
+            dirname = trial.user_attrs.get(DIR) or f"trial-{trial.number:04d}"
+            trial.set_user_attr(DIR, dirname)
             settings = sample(trial, space, base, types)
             configs = spec.trial_configs(settings, dirname)
         except DrlabError as err:  # e.g. a sampled combination the config refuses
+            beating.stop(trial)
             tell(study, trial, {"state": "fail", "reason": str(err)}, echo)
             return
-        running[trial.number] = trial
-        storage.record_heartbeat(trial._trial_id)  # a trial never heard from could never be found stale
-        executor.start(trial.number, (spec.algo, configs, spec.storage_url, spec.study_name, trial._trial_id,
-                                      spec.pruner))
+        except BaseException:  # Ctrl-C here, or a bug: the trial is queued again rather than left RUNNING
+            beating.stop(trial)
+            tell(study, trial, {"state": "interrupted", "reason": "stopped before it started"}, echo)
+            raise
         marks = storage.get_trial(trial._trial_id).system_attrs
+        running[trial.number] = trial
+        executor.start(trial.number, {"algo": spec.algo, "configs": configs, "storage": spec.storage_url,
+                                      "study": spec.study_name, "trial_id": trial._trial_id, "pruner": spec.pruner,
+                                      "retry": RETRY_OF in marks})
         again = f" (attempt {marks[ATTEMPT]}, after trial {marks[RETRY_OF]})" if RETRY_OF in marks else ""
         echo(f"trial {trial.number} started{again}: {describe(settings)}")
+
+    def finish(number: int, outcome: dict) -> None:
+        trial = running.pop(number)
+        beating.stop(trial)
+        tell(study, trial, outcome, echo)
 
     previous = install_stop_signals(signal.default_int_handler)
     try:
         while True:
             for number, outcome in executor.finished():
-                tell(study, running.pop(number), outcome, echo)
-            now = time.monotonic()
-            if now - beat >= spec.heartbeat:
-                for trial in running.values():
-                    storage.record_heartbeat(trial._trial_id)
-                beat = now
-            timed_out = spec.timeout is not None and now - started >= spec.timeout
+                finish(number, outcome)
+            timed_out = spec.timeout is not None and time.monotonic() - started >= spec.timeout
             with asking(storage, spec):
                 optuna.storages.fail_stale_trials(study)
                 trials = study.get_trials(deepcopy=False)
                 waiting = any(t.state == states.WAITING for t in trials)
                 wanted = waiting or len(counted(trials)) < spec.trials
+                trial = None
                 if wanted and not timed_out and len(running) < executor.width:
-                    start(study.ask())
-                    continue
+                    trial = study.ask()
+                    # Its first heartbeat before the lock is let go: a trial never heard from could never
+                    # be found stale, and would keep every process waiting for it.
+                    beating.start(trial)
+            if trial is not None:
+                start(trial)
+                continue
             others = [t for t in trials if t.state == states.RUNNING and t.number not in running]
             if not running and (timed_out or (not wanted and not others)):
                 break
@@ -204,23 +225,79 @@ def optimize(spec: TuneSpec, executor, echo=print) -> int:
                 waiting_note = True
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        for number, outcome in executor.stop().items():
-            tell(study, running.pop(number), outcome, echo)
+        for number, outcome in executor.stop().items():  # heartbeats go on while the workers stop
+            finish(number, outcome)
         for number in list(running):
-            tell(study, running.pop(number), {"state": "interrupted", "reason": "stopped before a checkpoint"}, echo)
+            finish(number, {"state": "interrupted", "reason": "stopped before a checkpoint"})
         print(f"drlab: tune interrupted; the study is in {spec.out}; continue with: drlab tune --resume {spec.out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         restore_signals(previous)
         executor.close()
+        beating.close()
+        storage.engine.dispose()
     return 0
 
 
+class Heartbeats:
+    """A thread that records a heartbeat for each trial this process runs, every ``interval``
+    seconds, whatever the driver is doing (waiting for workers to stop included)."""
+
+    def __init__(self, storage, interval: int):
+        import threading
+
+        self.storage, self.interval = storage, interval
+        self.trials: dict[int, int] = {}  # number -> trial id
+        self.lock, self.done = threading.Lock(), threading.Event()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def start(self, trial) -> None:
+        self.storage.record_heartbeat(trial._trial_id)
+        with self.lock:
+            self.trials[trial.number] = trial._trial_id
+
+    def stop(self, trial) -> None:
+        with self.lock:
+            self.trials.pop(trial.number, None)
+
+    def _beat(self) -> None:
+        while not self.done.wait(self.interval):
+            with self.lock:
+                ids = list(self.trials.values())
+            for trial_id in ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a database blip: the next beat tries again
+                    pass
+
+    def close(self) -> None:
+        self.done.set()
+
+
 def tell(study, trial, outcome: dict, echo) -> None:
-    """Record how a trial ended; an interrupted trial (or one whose worker died) is queued again."""
+    """Record how a trial ended; an interrupted trial (or one whose worker died) is queued again. A
+    trial that another process has already failed as stale (it has queued the retry) is left as it is."""
     optuna = import_optuna()
     states = optuna.trial.TrialState
+    if study._storage.get_trial(trial._trial_id).state.is_finished():
+        echo(f"trial {trial.number} ended here, but another process had already taken it as dead and queued it "
+             "again; its result here is dropped")
+        return
+    state = outcome["state"]
+    try:
+        _tell(study, trial, outcome, echo, states)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError) as err:
+        # Finished by another process between the check and here (Optuna refuses a second tell).
+        echo(f"trial {trial.number}: its result could not be recorded ({type(err).__name__}); another process "
+             "had already ended it")
+        return
+    retry = state == "interrupted" or (state == "fail" and outcome.get("retry", False))
+    if retry:
+        retry_trial(study, study._storage.get_trial(trial._trial_id), count=state != "interrupted")
+
+
+def _tell(study, trial, outcome: dict, echo, states) -> None:
     state = outcome["state"]
     if state == "complete":
         trial.set_user_attr(EVALS, outcome["evals"])
@@ -238,8 +315,6 @@ def tell(study, trial, outcome: dict, echo) -> None:
         retry = state == "interrupted" or outcome.get("retry", False)
         echo(f"trial {trial.number} {'stopped' if state == 'interrupted' else 'failed'}: {outcome['reason']}"
              + ("; queued again" if retry else ""))
-        if retry:
-            retry_trial(study, study._storage.get_trial(trial._trial_id), count=state != "interrupted")
 
 
 def describe(settings: dict) -> str:

@@ -9,6 +9,7 @@ a study runs the same seeds in the same order, so the pruner compares like with 
 from __future__ import annotations
 
 import statistics
+import sys
 
 from drlab.sweep.backend import run_point
 
@@ -57,11 +58,19 @@ def storage_reporter(url: str, study_name: str, trial_id: int, pruner: dict):
     from drlab.tune.study import make_pruner, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=make_storage(url), pruner=make_pruner(pruner))
+    storage = make_storage(url)
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner))
     trial = optuna.trial.Trial(study, trial_id)
 
     def report(step: int, value: float) -> bool:
-        trial.report(value, step)
-        return trial.should_prune()
+        try:
+            trial.report(value, step)
+            return trial.should_prune()
+        except Exception as err:  # noqa: BLE001 - a database blip, or the trial ended by another process:
+            # the run goes on unpruned rather than die without a checkpoint
+            print(f"drlab: warning: trial {trial.number}: could not report step {step:,} to the study "
+                  f"({type(err).__name__})", file=sys.stderr)
+            return False
 
+    report.close = storage.engine.dispose  # the worker's connections, when the trial is over
     return report
