@@ -2,6 +2,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from drlab.algos.protocol import Memoryless
 from drlab.envs import make_vec_env
 from drlab.envs.autoreset import EpisodeStats
 from drlab.errors import DrlabError
@@ -81,7 +82,7 @@ class SeedRecorder(gym.Env):
         return np.zeros(1, np.float32), 0.0, True, False, {}
 
 
-class FirstAction:
+class FirstAction(Memoryless):
     def act(self, obs, greedy=True, starts=None):
         return np.zeros(len(obs), dtype=np.int64)
 

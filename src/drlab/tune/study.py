@@ -63,7 +63,7 @@ def make_storage(url: str, heartbeat: int | None = None):
         except Exception as err:  # noqa: BLE001 - SQLAlchemy's many errors: a bad URL, a server not reached
             # Two processes that open a new database at once both create Optuna's tables, and one of
             # them fails on the other's: a moment later the tables are there.
-            if "duplicate key" in str(err) and attempt < 2:
+            if ("duplicate key" in str(err) or "already exists" in str(err)) and attempt < 2:
                 time.sleep(1.0)
                 continue
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
