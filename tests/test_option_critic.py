@@ -27,6 +27,16 @@ def constant_net(q=(1.0, 0.0), beta_bias=(0.0, 0.0), num_actions=2):
     return net
 
 
+def pairs(obs, next_obs, **columns) -> oc.ActorBatch:
+    """Transitions given as s and s' side by side, as an ActorBatch: s' in the second half of its rows."""
+    rows = torch.arange(len(obs))
+    return oc.ActorBatch(observations=torch.cat([obs, next_obs]), rows=rows, next_rows=rows + len(obs), **columns)
+
+
+def actor_loss(net, target_net, batch: oc.ActorBatch, cfg):
+    return oc.actor_loss(net, batch, oc.actor_targets(target_net, batch, cfg), cfg)
+
+
 def test_utility_upon_arrival_by_hand():
     q_next = torch.tensor([[1.0, 3.0], [2.0, -1.0]])
     beta_next = torch.tensor([[0.25, 0.5], [0.1, 0.9]])
@@ -64,10 +74,10 @@ def test_the_deliberation_cost_enters_the_termination_advantage_on_its_scale():
     # through the actor's loss: beta(s') (A + eta + xi), A = Q(s', 0) - V(s') = 1 - 3
     cfg = oc.Config(gamma=0.5, xi=0.2, ent_coef=0.0, deliberation_cost=0.3)
     net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))
-    batch = {"obs": torch.zeros(1, 2), "next_obs": torch.ones(1, 2), "options": torch.tensor([0]),
-             "actions": torch.tensor([0]), "rewards": torch.tensor([1.0]), "terminated": torch.tensor([0.0]),
-             "done": torch.tensor([0.0])}
-    _, metrics = oc.actor_loss(net, net, batch, cfg)
+    batch = pairs(torch.zeros(1, 2), torch.ones(1, 2), options=torch.tensor([0]),
+                  actions=torch.tensor([0]), rewards=torch.tensor([1.0]), terminated=torch.tensor([0.0]),
+                  done=torch.tensor([0.0]))
+    _, metrics = actor_loss(net, net, batch, cfg)
     torch.testing.assert_close(metrics["termination_loss"], torch.tensor(0.5 * (1 - 3 + 0.3 + 0.2)))
     # the policy's target pays the cost too: U = 0.5 * 1 + 0.5 * (3 - 0.3), advantage = 1 + 0.5 U - Q(s, 0)
     torch.testing.assert_close(metrics["advantage_mean"], torch.tensor(1 + 0.5 * (0.5 + 0.5 * 2.7) - 1.0))
@@ -76,10 +86,10 @@ def test_the_deliberation_cost_enters_the_termination_advantage_on_its_scale():
 def test_both_advantages_by_hand():
     cfg = oc.Config(gamma=0.5, xi=0.2, ent_coef=0.0)
     net = constant_net(q=(1.0, 3.0), beta_bias=(0.0, 0.0))  # beta = 0.5 everywhere
-    batch = {"obs": torch.zeros(2, 2), "next_obs": torch.ones(2, 2), "options": torch.tensor([0, 1]),
-             "actions": torch.tensor([0, 1]), "rewards": torch.tensor([1.0, 2.0]),
-             "terminated": torch.tensor([0.0, 1.0]), "done": torch.tensor([0.0, 1.0])}
-    _, metrics = oc.actor_loss(net, net, batch, cfg)
+    batch = pairs(torch.zeros(2, 2), torch.ones(2, 2), options=torch.tensor([0, 1]),
+                  actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, 2.0]),
+                  terminated=torch.tensor([0.0, 1.0]), done=torch.tensor([0.0, 1.0]))
+    _, metrics = actor_loss(net, net, batch, cfg)
     # option 0: U = 0.5 * 1 + 0.5 * 3 = 2, target = 1 + 0.5 * 2 = 2, advantage = 2 - Q(s, 0) = 1
     # option 1: terminated, target = 2, advantage = 2 - 3 = -1
     torch.testing.assert_close(metrics["advantage_mean"], torch.tensor(0.0))
@@ -109,19 +119,19 @@ def test_termination_loss_pushes_beta_down_for_the_best_option_and_up_for_the_wo
     cfg = oc.Config(xi=0.1, ent_coef=0.0)
     for option, sign in ((0, +1), (1, -1)):  # Q(s', 0) = 1 is the best option value, Q(s', 1) = 0 the worst
         net = constant_net(q=(1.0, 0.0))
-        batch = {"obs": torch.zeros(4, 2), "next_obs": torch.ones(4, 2), "options": torch.full((4,), option),
-                 "actions": torch.zeros(4, dtype=torch.long), "rewards": torch.zeros(4),
-                 "terminated": torch.zeros(4), "done": torch.zeros(4)}
+        batch = pairs(torch.zeros(4, 2), torch.ones(4, 2), options=torch.full((4,), option),
+                      actions=torch.zeros(4, dtype=torch.long), rewards=torch.zeros(4),
+                      terminated=torch.zeros(4), done=torch.zeros(4))
         net.zero_grad()
-        loss = oc.actor_loss(net, net, batch, cfg)[0]
+        loss = actor_loss(net, net, batch, cfg)[0]
         loss.backward()
         grad = net.beta_head.bias.grad[option].item()
         # gradient descent moves the bias (and beta) against the gradient's sign
         assert np.sign(grad) == sign, (option, grad)
         # an episode end masks the termination gradient
-        batch["done"] = torch.ones(4)
+        batch.done = torch.ones(4)
         net.zero_grad()
-        oc.actor_loss(net, net, batch, cfg)[0].backward()
+        actor_loss(net, net, batch, cfg)[0].backward()
         assert net.beta_head.bias.grad[option].item() == 0.0
 
 
@@ -223,15 +233,16 @@ def test_recent_batch_one_pass_equals_obs_and_next_obs_stacked():
     assert any(step[5].any() for step in recent)  # episode ends (and so autoreset steps) happened
     one_pass = oc.recent_batch(recent, obs, torch.device("cpu"))
     names = ("obs", "options", "actions", "rewards", "next_obs", "terminated", "done")
-    two_stacks = {name: torch.as_tensor(np.concatenate(column)) for name, column in zip(names, zip(*stacked))}
+    columns = {name: torch.as_tensor(np.concatenate(column)) for name, column in zip(names, zip(*stacked))}
     for name in ("rewards", "terminated", "done", "obs", "next_obs"):
-        two_stacks[name] = two_stacks[name].float()
-    torch.testing.assert_close(one_pass["next_obs"], two_stacks["next_obs"])
-    torch.testing.assert_close(one_pass["all_obs"][one_pass["rows"]], two_stacks["obs"])
+        columns[name] = columns[name].float()
+    two_stacks = pairs(columns.pop("obs"), columns.pop("next_obs"), **columns)
+    torch.testing.assert_close(one_pass.observations[one_pass.next_rows], two_stacks.observations[two_stacks.next_rows])
+    torch.testing.assert_close(one_pass.observations[one_pass.rows], two_stacks.observations[two_stacks.rows])
     cfg = oc.Config(num_options=2)
     net = oc.OptionCriticNet(vectors(4), 2, 2, (8,))
-    loss_one, _ = oc.actor_loss(net, net, one_pass, cfg)
-    loss_two, _ = oc.actor_loss(net, net, two_stacks, cfg)
+    loss_one, _ = actor_loss(net, net, one_pass, cfg)
+    loss_two, _ = actor_loss(net, net, two_stacks, cfg)
     torch.testing.assert_close(loss_one, loss_two)
 
 
@@ -257,9 +268,9 @@ def test_rollout_targets_match_a_brute_force_return():
     truncated[2, 1], valid[3, 1] = True, False  # env 1 is truncated at step 2
     rows = np.flatnonzero(valid.reshape(-1))
     utility = rng.normal(size=(steps, envs))  # U(s'_t, w_t)
-    batch = {"window": {"rewards": rewards, "terminated": terminated, "truncated": truncated, "valid": valid},
-             "rows": torch.from_numpy(rows)}
-    got = oc.rollout_targets(batch, torch.from_numpy(utility.reshape(-1)[rows]).float(), gamma).numpy()
+    window = {"rewards": rewards, "terminated": terminated, "truncated": truncated, "valid": valid}
+    got = oc.rollout_targets(window, torch.from_numpy(rows), torch.from_numpy(utility.reshape(-1)[rows]).float(),
+                             gamma).numpy()
 
     def ret(t, n):
         if terminated[t, n]:
@@ -303,20 +314,20 @@ def test_normalized_policy_advantage_by_hand():
     with A = r + gamma * U(s', w) - Q_Omega(s, w), U from the target network."""
     torch.manual_seed(0)
     n = 6
-    batch = {"obs": torch.randn(n, 4), "next_obs": torch.randn(n, 4), "options": torch.randint(0, 2, (n,)),
-             "actions": torch.randint(0, 2, (n,)), "rewards": torch.randn(n), "terminated": torch.zeros(n),
-             "done": torch.zeros(n)}
-    batch["terminated"][2] = batch["done"][2] = 1.0
+    batch = pairs(torch.randn(n, 4), torch.randn(n, 4), options=torch.randint(0, 2, (n,)),
+                  actions=torch.randint(0, 2, (n,)), rewards=torch.randn(n), terminated=torch.zeros(n),
+                  done=torch.zeros(n))
+    batch.terminated[2] = batch.done[2] = 1.0
     net, target = oc.OptionCriticNet(vectors(4), 2, 2, (8,)), oc.OptionCriticNet(vectors(4), 2, 2, (8,))
     cfg = oc.Config(num_options=2, normalize_advantages=True, gamma=0.9)
-    _, metrics = oc.actor_loss(net, target, batch, cfg)
+    _, metrics = actor_loss(net, target, batch, cfg)
     with torch.no_grad():
-        w, a = batch["options"], batch["actions"]
-        q, _, logits = net(batch["obs"])
-        q_next, beta_next, _ = target(batch["next_obs"])
+        w, a = batch.options, batch.actions
+        q, _, logits = net(batch.observations[:n])
+        q_next, beta_next, _ = target(batch.observations[n:])
         rows = torch.arange(n)
         utility = (1 - beta_next[rows, w]) * q_next[rows, w] + beta_next[rows, w] * q_next.max(1).values
-        advantage = batch["rewards"] + 0.9 * (1 - batch["terminated"]) * utility - q[rows, w]
+        advantage = batch.rewards + 0.9 * (1 - batch.terminated) * utility - q[rows, w]
         advantage = (advantage - advantage.mean()) / advantage.std(unbiased=False)
         log_pi = torch.log_softmax(logits[rows, w], dim=1)[rows, a]
     torch.testing.assert_close(metrics["policy_loss"], -(log_pi * advantage).mean(), rtol=1e-4, atol=1e-5)

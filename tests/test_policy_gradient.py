@@ -12,6 +12,8 @@ import torch
 import drlab
 from drlab.algos import a2c, actor_critic, ppo, reinforce
 from drlab.buffers.replay import Batch
+from drlab.run.clock import PhaseClock
+from drlab.run.episodes import EpisodeBook
 from drlab.run.logger import read_metrics
 from drlab.policies import ActorCritic
 from drlab.spaces.heads import CategoricalHead
@@ -177,7 +179,8 @@ def test_rollout_masks_the_autoreset_step_and_bootstraps_truncation(tmp_path):
     class FakeRun:  # the services of drlab.run.runner.Run that the loop calls
         cfg = dataclasses.replace(agent.config, n_steps=10, num_envs=1, gamma=1.0, gae_lambda=1.0)
         envs = make_vec_env("DrlabTestCounter-v0", 1)
-        seconds = {"env": 0.0, "inference": 0.0, "learn": 0.0}
+        clock = PhaseClock()
+        episodes = EpisodeBook(1, log=lambda metrics: None)
         step = 0
 
         def reset_envs(self):
@@ -185,9 +188,6 @@ def test_rollout_masks_the_autoreset_step_and_bootstraps_truncation(tmp_path):
 
         def running(self):
             return not rollouts  # one rollout
-
-        def record_episodes(self, *a):
-            pass
 
         def end_step(self, env_steps, metrics):
             self.step += env_steps

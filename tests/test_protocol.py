@@ -45,3 +45,26 @@ def test_every_algorithm_module_and_its_agent_keep_the_contract(algo):
     if agent.num_options:  # the fork's options are its own: writing them leaves the agent's alone
         forked.options[:] = (agent.options + 1) % agent.num_options
         np.testing.assert_array_equal(agent.options, before)
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_every_learner_updates_in_one_shape(algo):
+    """``Learner.update(data, step)``: the family's data (a rollout, episodes, a replay batch, the
+    on-policy window) and the env step it was collected by."""
+    import inspect
+
+    parameters = list(inspect.signature(get_algo(algo).Learner.update).parameters)
+    assert len(parameters) == 3 and parameters[0] == "self" and parameters[2] == "step", parameters
+
+
+def test_the_run_gives_loops_the_services_the_protocol_names(tmp_path):
+    """drlab.run.runner.Run is what every train_loop receives: it keeps the LoopServices contract."""
+    from drlab.algos.protocol import LoopServices
+    from drlab.run.runner import Run
+
+    module = get_algo("dqn")
+    run = Run("dqn", build_config(module.Config, "CartPole-v1", {"num_envs": 2}), tmp_path)
+    try:
+        assert isinstance(run, LoopServices)
+    finally:
+        run.envs.close()

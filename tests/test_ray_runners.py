@@ -19,7 +19,8 @@ from drlab.algos.collect import collect, rollout_for
 from drlab.algos.runners import RunnerGroup, pack_frames, unpack_frames
 from drlab.config import build_config
 from drlab.envs import make_vec_env
-from drlab.envs.autoreset import EpisodeStats, game_signals
+from drlab.envs.autoreset import game_signals
+from drlab.run.clock import PhaseClock
 from tests import action_space_envs  # noqa: F401  (registers the MultiDiscrete env)
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
@@ -62,7 +63,7 @@ def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, sde
     prev_done = np.zeros(4, dtype=bool)
     for _ in range(2):
         rollout = rollout_for(agent, 16, 4)
-        obs, prev_done = collect(agent, envs, rollout, obs, prev_done, {"env": 0.0, "inference": 0.0},
+        obs, prev_done = collect(agent, envs, rollout, obs, prev_done, PhaseClock(),
                                  lambda *step: signals.append(game_signals(*step)))
         local.append({name: getattr(rollout, name).copy() for name in ARRAYS})
     local_rng_state = agent.rng.bit_generator.state
@@ -70,9 +71,9 @@ def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, sde
 
     agent.rng = np.random.default_rng(5)
     booked = []
-    run = SimpleNamespace(cfg=cfg, algo="a2c", step=0, seconds={"env": 0.0, "inference": 0.0},
-                          env_seed=lambda: 3, episode_stats=EpisodeStats(4),
-                          record_game_steps=lambda *step: booked.append(step), note=lambda metrics: None)
+    episodes = SimpleNamespace(record_game_steps=lambda *step: booked.append(step), forget=lambda rows: None)
+    run = SimpleNamespace(cfg=cfg, algo="a2c", step=0, clock=PhaseClock(), env_seed=lambda: 3, episodes=episodes,
+                          note=lambda metrics: None)
     group = RunnerGroup(run, agent)
     try:
         for expected in local:
@@ -87,7 +88,7 @@ def test_runners_collect_exactly_the_arrays_of_in_process_collection(env_id, sde
     for ours, theirs in zip(booked, signals):
         assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
     assert any(s[1].any() for s in signals)  # episodes did end inside the rollouts
-    assert run.seconds["runner_wait"] > 0
+    assert run.clock.seconds["runner_wait"] > 0
 
 
 def runner_pids() -> list[int]:

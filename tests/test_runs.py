@@ -143,7 +143,7 @@ def test_resume_continues_with_the_saved_state(tmp_path):
     algo, cfg = config_from_json(read_json(result.dir / "config.json", "run config"))
     ckpt = load_checkpoint(result.dir / "checkpoints" / "latest.pt")
     run = Run(algo, cfg, result.dir, checkpoint=ckpt)
-    assert run.step == 1500 and run.episodes == ckpt["episodes"]
+    assert run.step == 1500 and run.episodes.count == ckpt["episodes"]
     state = run.learner.state_dict()
     for key, tensor in ckpt["learner"]["agent"].items():
         assert torch.equal(state["agent"][key], tensor)

@@ -139,7 +139,7 @@ def cmd_tune(argv: list[str]) -> int:
 def cmd_eval(argv: list[str]) -> int:
     from drlab.evaluate import evaluate
     from drlab.run.rundir import load_agent
-    from drlab.run.runner import FINAL_EVAL_SEED_OFFSET
+    from drlab.run.evaluation import FINAL_EVAL_SEED_OFFSET
 
     p = OneLineParser(prog="drlab eval", description="Evaluate a saved run's agent.")
     p.add_argument("run_dir", type=Path)

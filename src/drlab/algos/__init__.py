@@ -13,10 +13,12 @@ registered algorithm by tests/test_protocol.py):
   ``Learner(cfg, agent, rng)``  everything else training needs (networks, optimizers, buffers), with
                             ``state_dict`` / ``load_state_dict``; ``rng`` is the run's generator;
   ``train_loop(run, learner)``  the pipeline: act -> env step -> episode bookkeeping -> storage ->
-                            update -> log, calling the Run's services (drlab.run.runner.Run).
-``Learner.update`` has one shape per family: ``update(data, step)`` for the policy-gradient
-algorithms (data: the rollout, or REINFORCE's episode storage) and ``update(batch)`` for the
-replay-based ones (DQN, Option-Critic). Losses are pure functions returning ``(loss, metrics)``.
+                            update -> log, calling the run's services (``LoopServices``: the
+                            clock, episode bookkeeping, ``end_step``; see drlab.run.runner).
+``Learner.update(data, step)`` has one shape for every algorithm: ``data`` is what its family learns
+from (A2C, PPO and Actor-Critic: the rollout; REINFORCE: its episode storage; DQN, SAC and TD3: a
+replay batch; Option-Critic: the on-policy window, its critic sampling the replay itself) and
+``step`` the env step it was collected by. Losses are pure functions returning ``(loss, metrics)``.
 """
 
 from __future__ import annotations

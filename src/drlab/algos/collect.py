@@ -3,11 +3,10 @@ learner's process (``LocalCollection``) and by every Ray runner (drlab.algos.run
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from drlab.buffers.rollout import Rollout
+from drlab.run.clock import PhaseClock
 
 
 def rollout_for(agent, length: int, num_envs: int) -> Rollout:
@@ -16,20 +15,18 @@ def rollout_for(agent, length: int, num_envs: int) -> Rollout:
     return Rollout(length, num_envs, agent.obs_space.shape, agent.obs_space.dtype, head.sample_shape, head.sample_dtype)
 
 
-def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarray, seconds: dict,
+def collect(agent, envs, rollout: Rollout, obs: np.ndarray, prev_done: np.ndarray, clock: PhaseClock,
             record_episodes) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``rollout`` with T steps of ``envs`` from ``obs``: act -> env step -> episode
-    bookkeeping (``record_episodes(rewards, dones, valid, info)``) -> storage. Returns the
-    observation and the done flags to carry on from. The same code runs in the learner's process
-    and in each Ray runner."""
-    clock = time.perf_counter
+    bookkeeping (``record_episodes(rewards, dones, valid, info)``) -> storage, timing acting and
+    stepping on ``clock``. Returns the observation and the done flags to carry on from. The same
+    code runs in the learner's process and in each Ray runner."""
     for t in range(rollout.length):
-        start = clock()
+        clock.lap()
         actions, sent = agent.explore(obs)  # the sample is stored; sent: clipped to a Box's bounds
-        acted = clock()
+        clock.lap("inference")
         next_obs, rewards, terminated, truncated, info = envs.step(sent)
-        seconds["inference"] += acted - start
-        seconds["env"] += clock() - acted
+        clock.lap("env")
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
         record_episodes(rewards, done, valid, info)
@@ -49,7 +46,7 @@ class LocalCollection:
 
     def collect(self, rollout: Rollout) -> None:
         self.obs, self.prev_done = collect(self.agent, self.run.envs, rollout, self.obs, self.prev_done,
-                                           self.run.seconds, self.run.record_episodes)
+                                           self.run.clock, self.run.episodes.record)
 
     def close(self) -> None:
         pass

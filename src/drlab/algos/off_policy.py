@@ -19,14 +19,11 @@ The loop knows nothing of any one algorithm. The learner brings what is its own:
                                ended at s'.
 
 and from the config: num_envs, n_step, gamma, learning_starts, batch_size, train_freq,
-gradient_steps (per train_freq env steps), per_beta and total_steps. Wall time goes to ``run.seconds`` by phase
-(inference: acting; env: stepping; learn: replay and updates), which the Run logs as
-``perf/*_fraction``.
+gradient_steps (per train_freq env steps), per_beta and total_steps. The run's clock times each phase
+(inference: acting; env: stepping; learn: replay and updates), logged as ``perf/*_fraction``.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -69,18 +66,16 @@ def train_loop(run, learner) -> None:
                          stored_actions.shape[1:], stored_actions.dtype)
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     waiting = None  # next-action targets: the last step's transitions, waiting for the action taken at s'
-    clock, seconds = time.perf_counter, run.seconds
+    clock = run.clock
     while run.running():
-        start = clock()
+        clock.lap()
         env_actions, actions, logged = learner.act(obs, run.step)
-        acted = clock()
+        clock.lap("inference")
         next_obs, rewards, terminated, truncated, info = run.envs.step(env_actions)
-        stepped = clock()
-        seconds["inference"] += acted - start
-        seconds["env"] += stepped - acted
+        clock.lap("env")
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid, info)
+        run.episodes.record(rewards, done, valid, info)
 
         slots = np.zeros(0, dtype=np.int64)
         if waiting is not None:
@@ -103,7 +98,7 @@ def train_loop(run, learner) -> None:
             for _ in range(crossings(before, after, cfg.train_freq) * cfg.gradient_steps):
                 metrics = learner.update(buffer.sample(cfg.batch_size, learner.rng, beta), before)
         learner.sync_target(before, after)
-        seconds["learn"] += clock() - stepped  # replay and updates
+        clock.lap("learn")  # replay and updates
 
         obs, stored_obs, prev_done = next_obs, stored_next_obs, done
         run.end_step(cfg.num_envs, {**metrics, **logged})

@@ -8,7 +8,6 @@ the same numbers at a fraction of the cost.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,15 +26,14 @@ def train_loop(run, learner) -> None:
     update on it, log; until the run is over."""
     cfg, agent = run.cfg, learner.agent
     rollout = rollout_for(agent, cfg.n_steps, cfg.num_envs)
-    clock = time.perf_counter
     source = RunnerGroup(run, agent) if getattr(cfg, "runners", 0) else LocalCollection(run, agent)
     try:
         while run.running():
             source.collect(rollout)
 
-            start = clock()
+            run.clock.lap()
             metrics = learner.update(rollout, run.step)
-            run.seconds["learn"] += clock() - start
+            run.clock.lap("learn")
             # After the update: collection, log-probabilities and the update all saw the same statistics.
             agent.net.observe(rollout.obs[:-1][rollout.valid])
             run.end_step(rollout.env_steps, metrics)

@@ -30,7 +30,6 @@ the temperature divides the logits once, and the pictures (drlab plot options) u
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 
 from drlab.algos import check_action_space
 from drlab.algos.option_agent import OptionAgent, OptionCriticNet, OptionStats
+from drlab.algos.policy_gradient import masked_mean, masked_normalize, masked_std
 from drlab.buffers.replay import Batch, ReplayBuffer, SaveReplay, replay_note, saves_replay
 from drlab.config import RunConfig, batch_fits_buffer, hidden_sizes, in_unit_interval, non_negative, positive
 from drlab.errors import DrlabError
@@ -159,53 +159,69 @@ def utility_upon_arrival(q_next: torch.Tensor, beta_next: torch.Tensor, options:
 
 
 def critic_loss(net, target_net, batch: Batch, cost: float = 0.0):
-    """TD loss of Q_Omega(s, w) on a replay batch (batch.actions holds the options), switches paying
-    ``cost``. Returns (loss, metrics)."""
-    q = net(batch.obs)[0].gather(1, batch.actions[:, None]).squeeze(1)
+    """TD loss of Q_Omega(s, w) on a replay batch, switches paying ``cost``. Returns (loss, metrics)."""
+    options = batch.actions  # the replay's action column holds the option each transition followed
+    q = net(batch.obs)[0].gather(1, options[:, None]).squeeze(1)
     with torch.no_grad():
         q_next, beta_next, _ = target_net(batch.next_obs)
-        utility = utility_upon_arrival(q_next, beta_next, batch.actions, cost)
+        utility = utility_upon_arrival(q_next, beta_next, options, cost)
         target = batch.rewards + batch.discounts * (1 - batch.terminated) * utility
     loss = F.mse_loss(q, target)
     return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
 
 
-def actor_loss(net, target_net, batch: dict, cfg: Config):
-    """Intra-option policy gradient + entropy bonus + termination gradient on on-policy transitions.
-    Returns (loss, metrics).
+@dataclass
+class ActorBatch:
+    """The on-policy transitions since the last update, for the actor. The observations go through
+    the network once: ``observations`` holds every step's obs and then the last step's next obs
+    ((T + 1) N rows: a step's next obs is the next step's obs, under next-step autoreset too).
+    Transition i starts at row ``rows[i]`` and arrives at row ``next_rows[i]``. ``window`` keeps the
+    window's (T, N) rewards, terminated, truncated and valid arrays, for the rollout return."""
 
-    s and s' go through the network in one pass: ``batch["all_obs"]`` with row indices ``rows`` (s)
-    and ``next_rows`` (s') where the batch has them (consecutive steps of a rollout, where each s' is
-    the next step's s: T + 1 rows per env instead of 2T), else obs and next_obs stacked."""
-    options, actions = batch["options"], batch["actions"]
-    if "all_obs" in batch:
-        every_obs, rows, next_rows = batch["all_obs"], batch["rows"], batch["next_rows"]
-    else:
-        every_obs = torch.cat([batch["obs"], batch["next_obs"]])
-        rows = torch.arange(len(options))
-        next_rows = rows + len(options)
-    q_all, beta_all, logits_all = net(every_obs)
-    q, logits, q_next, beta_next = q_all[rows], logits_all[rows], q_all[next_rows].detach(), beta_all[next_rows]
+    observations: torch.Tensor
+    rows: torch.Tensor
+    next_rows: torch.Tensor
+    options: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    done: torch.Tensor  # terminated or truncated: the option cannot go on past s'
+    window: dict | None = None
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+
+def actor_targets(target_net, batch: ActorBatch, cfg: Config) -> torch.Tensor:
+    """The actor's estimate G of Q_U(s, w, a), from the target network: r + gamma U(s', w), or the
+    window's return bootstrapped with U (actor_return = "rollout")."""
     with torch.no_grad():
-        q_next_target, beta_next_target, _ = target_net(batch["next_obs"])
-        utility_next = utility_upon_arrival(q_next_target, beta_next_target, options, cfg.deliberation_cost)
-        if cfg.actor_return == "rollout":
-            target = rollout_targets(batch, utility_next, cfg.gamma)
-        else:
-            target = batch["rewards"] + cfg.gamma * (1 - batch["terminated"]) * utility_next
-        policy_advantage = target - q.gather(1, options[:, None]).squeeze(1)
+        q_next, beta_next, _ = target_net(batch.observations[batch.next_rows])
+        utility_next = utility_upon_arrival(q_next, beta_next, batch.options, cfg.deliberation_cost)
+    if cfg.actor_return == "rollout":
+        return rollout_targets(batch.window, batch.rows, utility_next, cfg.gamma)
+    return batch.rewards + cfg.gamma * (1 - batch.terminated) * utility_next
+
+
+def actor_loss(net, batch: ActorBatch, target: torch.Tensor, cfg: Config):
+    """Intra-option policy gradient with advantage G - Q_Omega(s, w) (``target``: G), entropy bonus,
+    and termination gradient beta_w(s') (A(s', w) + xi) where the option can go on. Returns (loss, metrics)."""
+    options = batch.options[:, None]
+    q_all, beta_all, logits_all = net(batch.observations)
+    with torch.no_grad():
+        policy_advantage = target - q_all[batch.rows].gather(1, options).squeeze(1)
         advantage_mean = policy_advantage.mean()  # reported before any normalisation
         if cfg.normalize_advantages:
-            policy_advantage = on_value_scale(policy_advantage, torch.ones_like(policy_advantage), "normalized")
-        termination_advantage = q_next.gather(1, options[:, None]).squeeze(1) - q_next.max(1).values
-        going_on = 1 - batch["done"]  # where an option can go on (its advantage counts)
-        termination_advantage = on_value_scale(termination_advantage, going_on, cfg.termination_advantage,
-                                               shift=cfg.deliberation_cost)
-        termination_advantage = termination_advantage + cfg.xi
-    log_pi = F.log_softmax(logits.gather(1, options[:, None, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
+            policy_advantage = masked_normalize(policy_advantage, torch.ones_like(policy_advantage))
+        q_next = q_all[batch.next_rows]
+        going_on = 1 - batch.done
+        termination_advantage = on_value_scale(q_next.gather(1, options).squeeze(1) - q_next.max(1).values, going_on,
+                                               cfg.termination_advantage, shift=cfg.deliberation_cost) + cfg.xi
+    logits = logits_all[batch.rows]  # (B, options, actions): the policy of the option followed
+    log_pi = F.log_softmax(logits.gather(1, options[:, :, None].expand(-1, 1, logits.shape[-1])).squeeze(1), dim=1)
     entropy = -(log_pi.exp() * log_pi).sum(1).mean()
-    policy_loss = -(log_pi.gather(1, actions[:, None]).squeeze(1) * policy_advantage).mean()
-    beta_w_next = beta_next.gather(1, options[:, None]).squeeze(1)
+    policy_loss = -(log_pi.gather(1, batch.actions[:, None]).squeeze(1) * policy_advantage).mean()
+    beta_w_next = beta_all[batch.next_rows].gather(1, options).squeeze(1)
     termination_loss = (beta_w_next * termination_advantage * going_on).mean()
     loss = policy_loss + termination_loss - cfg.ent_coef * entropy
     return loss, {"actor_loss": loss.detach(), "policy_loss": policy_loss.detach(),
@@ -221,18 +237,16 @@ def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str, shift
     would otherwise remove it)."""
     if kind == "raw":
         return advantage + shift if shift else advantage
-    count = mask.sum().clamp(min=1)
-    mean = (advantage * mask).sum() / count
-    std = (((advantage - mean) ** 2 * mask).sum() / count).sqrt()
-    return (((advantage - mean) if kind == "normalized" else advantage) + shift) / (std + 1e-6)
+    centred = advantage - masked_mean(advantage, mask) if kind == "normalized" else advantage
+    return (centred + shift) / (masked_std(advantage, mask) + 1e-6)
 
 
-def rollout_targets(batch: dict, utility_next: torch.Tensor, gamma: float) -> torch.Tensor:
+def rollout_targets(window: dict, rows: torch.Tensor, utility_next: torch.Tensor, gamma: float) -> torch.Tensor:
     """The discounted return of each transition to the end of the update window, bootstrapped with
-    U(s', w) of the step where the window or a truncated episode ends (0 past a termination).
-    ``batch["window"]`` holds the window's (T, N) rewards, terminated, truncated and valid arrays;
-    ``utility_next`` is U(s'_t, w_t) of the valid transitions, in the order of ``batch["rows"]``."""
-    window, rows = batch["window"], batch["rows"].cpu().numpy()
+    U(s', w) of the step where the window or a truncated episode ends (0 past a termination), by
+    drlab.returns.discounted_returns. ``window`` holds the (T, N) rewards, terminated, truncated and
+    valid arrays; ``utility_next`` is U(s'_t, w_t) of the valid transitions, at ``rows`` of the window."""
+    rows = rows.cpu().numpy()
     steps, num_envs = window["rewards"].shape
     utility = np.zeros(steps * num_envs)
     utility[rows] = utility_next.float().cpu().numpy()
@@ -265,7 +279,7 @@ class Learner:
         self.save_replay = saves_replay(cfg.save_replay, frames)
         self.refill = 0  # transitions the replay must hold before updates (after a resume without it)
 
-    def update(self, recent: dict) -> dict:
+    def update(self, recent: ActorBatch, step: int) -> dict:
         """Critic steps on replay batches, then one actor step on ``recent``, the on-policy
         transitions since the last update."""
         metrics = {}
@@ -273,9 +287,9 @@ class Learner:
             batch = self.buffer.sample(self.cfg.batch_size, self.rng)
             loss, metrics = critic_loss(self.net, self.target_net, batch, self.cfg.deliberation_cost)
             metrics["critic_grad_norm"] = gradient_step(self.critic_opt, self.params, loss, self.cfg.max_grad_norm)
-        if not len(recent["options"]):  # every step since the last update was an autoreset step
+        if not len(recent):  # every step since the last update was an autoreset step
             return metrics
-        loss, actor_metrics = actor_loss(self.net, self.target_net, recent, self.cfg)
+        loss, actor_metrics = actor_loss(self.net, recent, actor_targets(self.target_net, recent, self.cfg), self.cfg)
         actor_metrics["actor_grad_norm"] = gradient_step(self.actor_opt, self.params, loss, self.cfg.max_grad_norm)
         return {**metrics, **actor_metrics}
 
@@ -312,21 +326,19 @@ def train_loop(run, learner: Learner) -> None:
     starts = np.ones(cfg.num_envs, dtype=bool)  # this obs begins an episode: choose the option afresh
     stats = OptionStats(cfg.num_envs, cfg.num_options)
     recent: list[tuple] = []
-    clock, seconds = time.perf_counter, run.seconds
+    clock = run.clock
     while run.running():
         agent.epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step,
                                         int(cfg.exploration_fraction * cfg.total_steps))
-        start = clock()
+        clock.lap()
         actions = agent.act(obs, greedy=False, starts=starts)
         options = agent.options.copy()
-        acted = clock()
+        clock.lap("inference")
         next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
-        stepped = clock()
-        seconds["inference"] += acted - start
-        seconds["env"] += stepped - acted
+        clock.lap("env")
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid, info)
+        run.episodes.record(rewards, done, valid, info)
         stats.update(options, starts, valid)
 
         v = valid
@@ -338,34 +350,28 @@ def train_loop(run, learner: Learner) -> None:
         metrics = {}
         if len(recent) >= cfg.update_interval:
             if after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
-                metrics = learner.update(recent_batch(recent, next_obs, agent.device))
+                metrics = learner.update(recent_batch(recent, next_obs, agent.device), run.step)
                 metrics.update(stats.metrics(), epsilon=agent.epsilon)
             recent = []
         if crossings(before, after, cfg.target_update_interval):
             learner.sync_target()
-        seconds["learn"] += clock() - stepped  # replay and updates
+        clock.lap("learn")  # replay and updates
 
         obs, stored_obs, starts, prev_done = next_obs, stored_next_obs, prev_done, done  # next obs is a reset obs iff this step was an autoreset
         run.end_step(cfg.num_envs, metrics)
 
 
-def recent_batch(recent: list[tuple], last_next_obs: np.ndarray, device) -> dict:
+def recent_batch(recent: list[tuple], last_next_obs: np.ndarray, device) -> ActorBatch:
     """The on-policy transitions of ``recent`` (one tuple per vector step: obs, options, actions,
-    rewards, terminated, done, valid) as tensors for actor_loss. The observations go in once:
-    ``all_obs`` holds every step's obs and then the last step's next_obs, (T + 1) N rows, since a
-    step's next_obs is the next step's obs (under next-step autoreset too: the step after an
-    episode end starts from its last observation). ``rows`` index each real transition's s,
-    ``next_rows`` its s' (N rows later)."""
+    rewards, terminated, done, valid) as an :class:`ActorBatch`: each step's obs, then the last
+    step's next obs; the valid transitions' s at their own rows, s' N rows later."""
     obs, options, actions, rewards, terminated, done, valid = (np.concatenate(column) for column in zip(*recent))
-    all_obs = np.concatenate([obs, last_next_obs])
     rows = torch.from_numpy(np.flatnonzero(valid)).to(device)
-    out = {"all_obs": obs_tensor(all_obs, device), "rows": rows, "next_rows": rows + len(last_next_obs)}
     shape = (len(recent), len(last_next_obs))
-    out["window"] = {"rewards": rewards.reshape(shape), "terminated": terminated.reshape(shape),
-                     "truncated": (done & ~terminated).reshape(shape), "valid": valid.reshape(shape)}
-    out["next_obs"] = out["all_obs"][out["next_rows"]]  # for the target network
-    for name, array in (("options", options), ("actions", actions)):
-        out[name] = torch.from_numpy(array[valid]).to(device)
-    for name, array in (("rewards", rewards), ("terminated", terminated), ("done", done)):
-        out[name] = torch.from_numpy(array[valid]).to(device).float()
-    return out
+    window = {"rewards": rewards.reshape(shape), "terminated": terminated.reshape(shape),
+              "truncated": (done & ~terminated).reshape(shape), "valid": valid.reshape(shape)}
+    column = lambda array, dtype=None: torch.from_numpy(array[valid]).to(device, dtype)  # noqa: E731
+    return ActorBatch(observations=obs_tensor(np.concatenate([obs, last_next_obs]), device), rows=rows,
+                      next_rows=rows + len(last_next_obs), options=column(options), actions=column(actions),
+                      rewards=column(rewards, torch.float32), terminated=column(terminated, torch.float32),
+                      done=column(done, torch.float32), window=window)

@@ -100,7 +100,7 @@ class Learner(on_policy.OnPolicyLearner):
         net = self.agent.net
         policy, values = net(rollout.all_obs(self.agent.device))
         taken = torch.from_numpy(rollout.actions.reshape(rollout.env_steps, *rollout.actions.shape[2:]))
-        log_probs = net.head.log_prob(policy[: rollout.env_steps], taken.to(self.agent.device))
+        log_probs, _ = pg.policy_terms(net, policy[: rollout.env_steps], taken.to(self.agent.device))
         return log_probs.view(rollout.length, rollout.num_envs).cpu().numpy(), on_policy.values_of(values, rollout)
 
     def update(self, rollout: Rollout, step: int) -> dict:

@@ -8,6 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from drlab.run.clock import PhaseClock
+from drlab.run.episodes import EpisodeBook
+
 
 @runtime_checkable
 class Agent(Protocol):
@@ -34,6 +37,32 @@ class Agent(Protocol):
 
 
 @runtime_checkable
+class LoopServices(Protocol):
+    """What an algorithm's ``train_loop(run, learner)`` receives as ``run`` (drlab.run.runner.Run):
+    the config, the envs, the step so far and the run's services. A loop calls their methods and
+    writes none of their fields."""
+
+    algo: str
+    cfg: Any
+    envs: Any
+    step: int
+    clock: PhaseClock  # lap(phase): where the wall time goes
+    episodes: EpisodeBook  # record(rewards, dones, valid, info) after each env step
+
+    def reset_envs(self) -> np.ndarray: ...
+
+    def env_seed(self) -> int: ...
+
+    def running(self) -> bool: ...
+
+    def end_step(self, env_steps: int, metrics: dict) -> None:
+        """``env_steps`` more steps done, with the update's ``metrics`` (empty without an update)."""
+        ...
+
+    def note(self, metrics: dict) -> None: ...
+
+
+@runtime_checkable
 class AlgorithmModule(Protocol):
     """A module registered in drlab.algos.ALGORITHMS."""
 
@@ -47,7 +76,7 @@ class AlgorithmModule(Protocol):
 
     def make_agent(self, cfg, obs_space, action_space, device) -> Agent: ...
 
-    def train_loop(self, run, learner) -> None: ...
+    def train_loop(self, run: LoopServices, learner) -> None: ...
 
 
 class Memoryless:

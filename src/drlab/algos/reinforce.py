@@ -11,7 +11,6 @@ trained alongside), and normalised returns/advantages.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -124,18 +123,16 @@ def train_loop(run, learner: Learner) -> None:
     obs = run.reset_envs()
     prev_done = np.zeros(cfg.num_envs, dtype=bool)
     finished = 0  # episodes ended since the last update
-    clock, seconds = time.perf_counter, run.seconds
+    clock = run.clock
     while run.running():
-        start = clock()
+        clock.lap()
         actions, sent = agent.explore(obs)
-        acted = clock()
+        clock.lap("inference")
         next_obs, rewards, terminated, truncated, info = run.envs.step(sent)
-        stepped = clock()
-        seconds["inference"] += acted - start
-        seconds["env"] += stepped - acted
+        clock.lap("env")
         done = terminated | truncated
         valid = ~prev_done  # the autoreset step after an episode end is not a transition
-        run.record_episodes(rewards, done, valid, info)
+        run.episodes.record(rewards, done, valid, info)
         storage.append(obs=obs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated,
                        valid=valid, next_obs=next_obs)
         finished += int((done & valid).sum())
@@ -144,6 +141,6 @@ def train_loop(run, learner: Learner) -> None:
         if finished >= cfg.episodes_per_update:
             metrics = learner.update(storage, run.step + cfg.num_envs)
             finished = 0
-        seconds["learn"] += clock() - stepped  # storage and updates
+        clock.lap("learn")  # storage and updates
         obs, prev_done = next_obs, done
         run.end_step(cfg.num_envs, metrics)

@@ -31,6 +31,7 @@ from drlab.algos.collect import collect, rollout_for
 from drlab.buffers.rollout import Rollout
 from drlab.envs.autoreset import game_signals
 from drlab.errors import DrlabError
+from drlab.run.clock import PhaseClock
 from drlab.spaces.encoders import stacked_frames
 
 MAX_RESTARTS_IN_A_ROW = 3  # a runner that dies again and again (a bad node, out of memory) stops the run
@@ -108,15 +109,15 @@ class Runner:
         if self.rollout is None or self.rollout.length != length:
             self.rollout = rollout_for(self.agent, length, self.n)
         signals = []
-        seconds = {"env": 0.0, "inference": 0.0}
-        self.obs, self.prev_done = collect(self.agent, self.envs, self.rollout, self.obs, self.prev_done, seconds,
+        clock = PhaseClock()
+        self.obs, self.prev_done = collect(self.agent, self.envs, self.rollout, self.obs, self.prev_done, clock,
                                            lambda *step: signals.append(game_signals(*step)))
         r = self.rollout
         return {"obs": pack_frames(r.obs) if stacked_frames(space) else r.obs.copy(),
                 "arrays": {name: getattr(r, name).copy() for name in ("actions", "rewards", "terminated", "truncated",
                                                                        "valid")},
                 "game": [np.stack(part) for part in zip(*signals)],  # (T, n) rewards, game over, game step
-                "rng_state": generator.bit_generator.state, "seconds": seconds}
+                "rng_state": generator.bit_generator.state, "seconds": clock.seconds}
 
     def close(self) -> None:
         self.envs.close()
@@ -165,17 +166,16 @@ class RunnerGroup:
                     ref = self._replace(i, weights, rng_state, rollout.length)
         self._assemble(rollout, parts)
         self.agent.rng.bit_generator.state = parts[0]["rng_state"]  # every runner drew the same batch noise
-        run.seconds["runner_wait"] = run.seconds.get("runner_wait", 0.0) + time.perf_counter() - start
+        run.clock.add("runner_wait", time.perf_counter() - start)
         for part in ("env", "inference"):  # runner-side time, mean over the runners (they run in parallel)
-            run.seconds[part] += sum(p["seconds"][part] for p in parts) / self.k
+            run.clock.add(part, sum(p["seconds"][part] for p in parts) / self.k)
 
     def _replace(self, i: int, weights, rng_state: dict, length: int):
         """A new runner i with the current weights and fresh episodes; its rollout starts over."""
         self.ray.kill(self.runners[i])
         self.restarts += 1
         rows = slice(i * self.n, (i + 1) * self.n)
-        self.run.episode_stats.returns[rows] = 0.0  # its envs' episodes so far are lost with it
-        self.run.episode_stats.lengths[rows] = 0
+        self.run.episodes.forget(rows)  # its envs' episodes so far are lost with it
         self.runners[i] = self._start(i, self.run.env_seed() + self.run.step + 1_000 * self.restarts)
         print(f"drlab: runner {i} died at step {self.run.step:,}; restarted with the current weights on fresh "
               "episodes, its partial rollout dropped", file=sys.stderr)
@@ -189,7 +189,7 @@ class RunnerGroup:
             getattr(rollout, name)[:] = np.concatenate([p["arrays"][name] for p in parts], axis=1)
         game = [np.concatenate([p["game"][j] for p in parts], axis=1) for j in range(3)]
         for t in range(rollout.length):
-            self.run.record_game_steps(game[0][t], game[1][t], game[2][t])
+            self.run.episodes.record_game_steps(game[0][t], game[1][t], game[2][t])
 
     def close(self) -> None:
         for runner in self.runners:

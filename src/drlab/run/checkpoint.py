@@ -119,3 +119,19 @@ def non_finite_weight(state: dict, prefix: str = "") -> str | None:
         elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             return name
     return None
+
+
+def random_state(rng, agent_rng, device) -> dict:
+    """Every random stream a run draws from: the run's generator (replay sampling, ...), the agent's
+    (exploration), torch's (initialisation, dropout), and CUDA's where the run is on a GPU (SAC's and
+    TD3's noise is drawn on the device)."""
+    return {"numpy": rng.bit_generator.state, "agent": agent_rng.bit_generator.state, "torch": torch.get_rng_state(),
+            **({"cuda": torch.cuda.get_rng_state_all()} if device.type == "cuda" else {})}
+
+
+def restore_random_state(state: dict, rng, agent_rng, device) -> None:
+    rng.bit_generator.state = state["numpy"]
+    agent_rng.bit_generator.state = state["agent"]
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state_all(state["cuda"])

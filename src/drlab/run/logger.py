@@ -109,3 +109,15 @@ def read_metrics(run_dir: Path) -> list[dict]:
 def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
     return tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
                 disable=not enabled, mininterval=0.5, smoothing=0.1)
+
+
+def log_hparams(run_dir: Path, hparams: dict, metrics: dict[str, float]) -> None:
+    """TensorBoard hyperparameters with their results (the HParams tab), in the run's tb/ next to the
+    scalars."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb_dir = Path(run_dir) / TB_DIR
+    with writing(tb_dir):
+        writer = SummaryWriter(log_dir=str(tb_dir))
+        writer.add_hparams(hparams, metrics, run_name=".")
+        writer.close()

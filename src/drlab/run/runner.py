@@ -1,11 +1,16 @@
-"""Running an algorithm: seeding, the services the training loop calls, periodic evaluation,
-checkpoints, Ctrl-C / SIGTERM and summary.json; and the entry points train_config, train_from_preset
-and resume.
+"""Running an algorithm: the order of things around the algorithm's training loop; and the entry
+points train_config, train_from_preset and resume.
 
 The algorithm's ``train_loop(run, learner)`` owns the pipeline (act -> env step -> episode
-bookkeeping -> storage -> update); it calls ``run.reset_envs()``, ``run.record_episodes(...)`` and
-``run.end_step(n, metrics)`` and loops ``while run.running()``. Everything around it lives here,
-once, for every algorithm.
+bookkeeping -> storage -> update). It receives the run's services as parts of ``run``, each a
+module of its own in drlab.run and testable alone, and calls their methods:
+
+  ``run.clock``       (clock.PhaseClock) ``lap(phase)`` times the pipeline's phases;
+  ``run.episodes``    (episodes.EpisodeBook) ``record(rewards, dones, valid, info)`` after each env step;
+  ``run.reset_envs()``, ``run.env_seed()``, ``run.running()``, ``run.note(metrics)`` and
+  ``run.end_step(env_steps, metrics)``, which advances the step and, in this order, guards against
+  divergence (guard.DivergenceGuard), logs (logger.Logger), evaluates (evaluation.Evaluations),
+  records a video and checkpoints when their intervals come round.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import json
 import math
 import signal
 import sys
-import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,22 +29,17 @@ import torch
 from drlab.algos import get_algo
 from drlab.config import DEFAULT_PRESET, build_config, pick_device, preset_overrides
 from drlab.envs import make_vec_env, reward_threshold
-from drlab.envs.autoreset import EpisodeStats, game_signals
-from drlab.errors import Diverged, DrlabError
-from drlab.evaluate import evaluate
+from drlab.errors import DrlabError
 from drlab.optim import crossings
-from drlab.run.checkpoint import load_checkpoint, non_finite_weight, save_checkpoint, write_json
-from drlab.run.logger import Logger, progress_bar
+from drlab.run.checkpoint import load_checkpoint, random_state, restore_random_state, save_checkpoint, write_json
+from drlab.run.clock import PhaseClock
+from drlab.run.episodes import EpisodeBook
+from drlab.run.evaluation import Evaluations
+from drlab.run.guard import DivergenceGuard
+from drlab.run.logger import Logger, log_hparams, progress_bar
 from drlab.run.rundir import (CHECKPOINT, CONFIG_FILE, LOCK_FILE, SUMMARY_FILE, RunLock, config_to_json, default_run_dir,
                               load_run_config, remove_empty_dirs, remove_stale_temp_files)
 from drlab.run.signals import install_stop_signals, restore_signals
-
-FINAL_EVAL_SEED_OFFSET = 1_000_000  # final evaluation episodes never share seeds with training
-PERIODIC_EVAL_SEED_OFFSET = 500_000
-VIDEO_SEED_OFFSET = 700_000
-# Update metrics that must stay finite: every loss and every gradient norm (explained variance, say,
-# is legitimately NaN when the targets do not vary).
-GUARDED = ("loss", "grad_norm")
 
 
 @dataclass
@@ -52,13 +50,11 @@ class RunResult:
 
 
 class Run:
-    """The state of one training run around the algorithm's loop."""
+    """One training run: builds the envs, the agent, the learner and the services, then keeps the
+    order of things around the algorithm's loop (see the module's docstring)."""
 
     def __init__(self, algo: str, cfg, run_dir: Path, checkpoint: dict | None = None, on_eval=None):
         self.algo, self.cfg, self.dir = algo, cfg, Path(run_dir)
-        # on_eval(step, mean) after each periodic evaluation; True stops the run as a Ctrl-C does
-        # (a checkpoint, no summary): how drlab tune prunes a trial.
-        self.on_eval = on_eval
         self.module = get_algo(algo)
         torch.set_num_threads(cfg.torch_threads)
         self.device = pick_device(cfg.device)
@@ -73,26 +69,20 @@ class Run:
             obs_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
             self.agent = self.module.make_agent(cfg, obs_space, action_space, self.device)
             self.learner = self.module.Learner(cfg, self.agent, self.rng)
-            self.threshold = reward_threshold(cfg.env_id)
             self.step = 0
-            self.train_seconds = 0.0
-            self.episodes = 0
-            self.recent_returns: deque[float] = deque(maxlen=100)
-            self.evals_done = 0
-            self.solved_during_training = False
             self.interrupted = False
             self.resumed = checkpoint is not None
-            self.saved_step: int | None = None  # the step of the newest checkpoint in the run directory
+            self.clock = PhaseClock()
+            self.episodes = EpisodeBook(cfg.num_envs, self.note, self._show)
+            self.evaluations = Evaluations(cfg, self.agent, self.dir, reward_threshold(cfg.env_id), self.note, on_eval)
+            self.guard = DivergenceGuard(algo, self.dir)
             if checkpoint is not None:
                 self._restore(checkpoint)
-                self.saved_step = self.step
         except BaseException:
             self.envs.close()
             raise
-        self.episode_stats = EpisodeStats(cfg.num_envs)
         self.last_metrics: dict = {}
-        # Wall time of this session by part of the pipeline (loops that time themselves add to it).
-        self.seconds = {"env": 0.0, "inference": 0.0, "learn": 0.0}
+        self.logger = self.pbar = None  # opened by execute()
 
     # ---- called by the algorithm's loop ------------------------------------------------------
 
@@ -107,115 +97,48 @@ class Run:
 
     def running(self) -> bool:
         cfg = self.cfg
-        episodes_left = not cfg.total_episodes or self.episodes < cfg.total_episodes
-        return self.step < cfg.total_steps and episodes_left and not self.interrupted and not self.solved_during_training
-
-    def record_episodes(self, rewards, dones, valid, info=None) -> None:
-        """Book raw rewards; log each finished episode's raw return (of the whole game: an env that
-        trains on clipped rewards or lives reports the game in ``info``, see envs.autoreset.game_signals)."""
-        self.record_game_steps(*game_signals(rewards, dones, valid, info))
-
-    def record_game_steps(self, rewards, game_over, game_step) -> None:
-        """:meth:`record_episodes` with the game's signals already taken from ``info``."""
-        returns, lengths = self.episode_stats.update(rewards, game_over, game_step)
-        for ret, length in zip(returns, lengths):
-            self.episodes += 1
-            self.recent_returns.append(float(ret))
-            self.logger.log(self.step, self._elapsed(), {
-                "episode/return": ret, "episode/length": length,
-                "episode/reward_mean_100": self.reward_mean_100})
-        if len(returns):
-            self.pbar.set_postfix_str(f"return(100)={self.reward_mean_100:.1f}", refresh=False)
+        episodes_left = not cfg.total_episodes or self.episodes.count < cfg.total_episodes
+        return self.step < cfg.total_steps and episodes_left and not self.interrupted and not self.evaluations.solved
 
     def end_step(self, env_steps: int, metrics: dict) -> None:
         """Advance the step counter; stop a diverged run; log, evaluate and checkpoint when their
         intervals come round."""
         before, self.step = self.step, self.step + env_steps
-        for name, value in metrics.items():  # the divergence guard: a few floats per update
-            if name.endswith(GUARDED) and not math.isfinite(value := float(value)):
-                raise Diverged(self._divergence(f"train/{name} is {value}"))
+        self.guard.check_metrics(self.step, metrics)
         self.pbar.update(env_steps)
         self.last_metrics.update(metrics)  # steps without an update log the latest update's figures
         cfg = self.cfg
         if crossings(before, self.step, cfg.log_interval):
-            elapsed = self._elapsed()
             record = {f"train/{k}": float(v) for k, v in self.last_metrics.items()}
-            session = max(elapsed - self._start_seconds, 1e-9)
-            record["perf/sps"] = (self.step - self._start_step) / session
-            # Where the wall time goes (loops that time themselves): env stepping, choosing actions, learning.
-            record.update({f"perf/{part}_fraction": seconds / session for part, seconds in self.seconds.items() if seconds})
-            self.logger.log(self.step, elapsed, record)
+            record["perf/sps"] = (self.step - self._start_step) / self.clock.session()
+            record.update(self.clock.fractions())  # where the wall time goes
+            self.note(record)
         if cfg.eval_interval and crossings(before, self.step, cfg.eval_interval):
-            self._periodic_eval()
+            self.interrupted = self.evaluations.periodic(self.step) or self.interrupted
         if cfg.video_interval and crossings(before, self.step, cfg.video_interval):
-            self._video()
+            self.evaluations.video(self.step)
         if cfg.checkpoint_interval and crossings(before, self.step, cfg.checkpoint_interval):
             self.save()
 
     def note(self, metrics: dict) -> None:
         """Log ``metrics`` at the current step now (events of the loop's own, e.g. a runner restarted)."""
-        self.logger.log(self.step, self._elapsed(), metrics)
+        self.logger.log(self.step, self.clock.elapsed(), metrics)
+
+    def _show(self, text: str) -> None:
+        self.pbar.set_postfix_str(text, refresh=False)
 
     # ---- around the loop ----------------------------------------------------------------------
-
-    @property
-    def reward_mean_100(self) -> float:
-        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
-
-    def _elapsed(self) -> float:
-        return self.train_seconds + (time.perf_counter() - self._t0)
-
-    def _periodic_eval(self) -> None:
-        seed = self.cfg.seed + PERIODIC_EVAL_SEED_OFFSET + 1000 * self.evals_done
-        self.evals_done += 1
-        result = evaluate(self.agent, self.cfg.env_id, self.cfg.eval_episodes, seed, greedy=True,
-                          max_episode_steps=self.cfg.max_episode_steps, frame_stack=self.cfg.frame_stack)
-        self.logger.log(self.step, self._elapsed(), {"eval/mean": result["mean"], "eval/std": result["std"]})
-        stop_at = self.cfg.stop_threshold if self.cfg.stop_threshold is not None else self.threshold
-        solved = self.cfg.stop_on_solve and stop_at is not None and result["mean"] >= stop_at
-        stop_asked = self.on_eval is not None and self.on_eval(self.step, result["mean"])  # every one reported
-        if solved:
-            self.solved_during_training = True
-        elif stop_asked:
-            self.interrupted = True
-
-    def _video(self) -> None:
-        """One greedy episode into videos/step-N.mp4, played by a copy of the agent in an env of its
-        own: training's envs, random streams and (for options) active options are left as they were."""
-        from drlab.video import record_video
-
-        record_video(self.agent.fork(), self.cfg.env_id, self.dir / "videos" / f"step-{self.step:09d}.mp4",
-                     seed=self.cfg.seed + VIDEO_SEED_OFFSET + self.step, greedy=True,
-                     max_episode_steps=self.cfg.max_episode_steps, title=f"step {self.step:,}",
-                     frame_stack=self.cfg.frame_stack)
-
-    def _divergence(self, what: str) -> str:
-        if self.saved_step is None:
-            kept = "nothing was saved (no checkpoint had been written yet)"
-        else:
-            kept = f"kept the checkpoint of step {self.saved_step:,} (drlab resume {self.dir} continues from it)"
-        return f"{self.algo} diverged at step {self.step:,}: {what}; {kept}"
 
     def save(self) -> None:
         """Write checkpoints/latest.pt, never from non-finite weights (that is a divergence)."""
         learner_state = self.learner.state_dict()
-        if (bad := non_finite_weight(learner_state)) is not None:
-            raise Diverged(self._divergence(f"weight {bad} is not finite"))
+        self.guard.check_weights(self.step, learner_state)
         (self.dir / CHECKPOINT).parent.mkdir(exist_ok=True)  # not its parents: a vanished run dir fails
         save_checkpoint(self.dir / CHECKPOINT, {
-            "algo": self.algo,
-            "step": self.step,
-            "train_seconds": self._elapsed(),
-            "episodes": self.episodes,
-            "recent_returns": list(self.recent_returns),
-            "evals_done": self.evals_done,
-            "solved_during_training": self.solved_during_training,
-            "rng": {"numpy": self.rng.bit_generator.state, "agent": self.agent.rng.bit_generator.state,
-                    "torch": torch.get_rng_state(),
-                    **({"cuda": torch.cuda.get_rng_state_all()} if self.device.type == "cuda" else {})},
-            "learner": learner_state,
-        })
-        self.saved_step = self.step
+            "algo": self.algo, "step": self.step, "train_seconds": self.clock.elapsed(),
+            **self.episodes.state_dict(), **self.evaluations.state_dict(),
+            "rng": random_state(self.rng, self.agent.rng, self.device), "learner": learner_state})
+        self.guard.saved(self.step)
 
     def _restore(self, ckpt: dict) -> None:
         if ckpt.get("algo") != self.algo:
@@ -223,18 +146,13 @@ class Run:
         try:
             note = self.learner.load_state_dict(ckpt["learner"])  # replay learners say what they restored
             self.step = int(ckpt["step"])
-            self.train_seconds = float(ckpt["train_seconds"])
-            self.episodes = int(ckpt["episodes"])
-            self.recent_returns.extend(ckpt["recent_returns"])
-            self.evals_done = int(ckpt["evals_done"])
-            self.solved_during_training = bool(ckpt["solved_during_training"])
-            self.rng.bit_generator.state = ckpt["rng"]["numpy"]
-            self.agent.rng.bit_generator.state = ckpt["rng"]["agent"]
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            if "cuda" in ckpt["rng"] and self.device.type == "cuda":  # SAC's and TD3's noise is drawn on the device
-                torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+            self.clock = PhaseClock(float(ckpt["train_seconds"]))
+            self.episodes.load_state_dict(ckpt)
+            self.evaluations.load_state_dict(ckpt)
+            restore_random_state(ckpt["rng"], self.rng, self.agent.rng, self.device)
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise DrlabError(f"checkpoint does not match this run's config ({err.__class__.__name__}: {err})"[:300]) from None
+        self.guard.saved(self.step)
         if note:
             print(f"resuming at step {self.step:,}: {note}", file=sys.stderr)
 
@@ -250,11 +168,10 @@ class Run:
         self.pbar.set_description(f"{self.algo} {cfg.env_id} s{cfg.seed}")
         previous_handlers = install_stop_signals(self._stop_requested)
         try:
-            self._t0 = time.perf_counter()
-            self._start_step, self._start_seconds = self.step, self.train_seconds
+            self.clock.start()
+            self._start_step = self.step
             self.module.train_loop(self, self.learner)
-            self.train_seconds = self._elapsed()
-            self._t0 = time.perf_counter()  # the clock restarts from train_seconds: save() must not count twice
+            self.clock.stop()  # the final checkpoint and evaluation are not training
             self.save()
         finally:
             restore_signals(previous_handlers)
@@ -276,42 +193,28 @@ class Run:
 
     def finish(self) -> dict:
         cfg = self.cfg
-        eval_result = None
-        if cfg.final_eval_episodes:
-            eval_result = evaluate(self.agent, cfg.env_id, cfg.final_eval_episodes,
-                                   cfg.seed + FINAL_EVAL_SEED_OFFSET, greedy=True,
-                                   max_episode_steps=cfg.max_episode_steps, frame_stack=cfg.frame_stack)
+        train_seconds = self.clock.earlier
+        eval_result = self.evaluations.final()
+        threshold = self.evaluations.threshold
         solved = None
-        if eval_result is not None and self.threshold is not None:
-            solved = eval_result["mean"] >= self.threshold
+        if eval_result is not None and threshold is not None:
+            solved = eval_result["mean"] >= threshold
         summary = {
             "algo": self.algo, "env_id": cfg.env_id, "seed": cfg.seed, "steps": self.step,
-            "train_seconds": round(self.train_seconds, 3),
-            "sps": round(self.step / max(self.train_seconds, 1e-9), 1),
-            "eval": eval_result, "threshold": self.threshold, "solved": solved,
+            "train_seconds": round(train_seconds, 3),
+            "sps": round(self.step / max(train_seconds, 1e-9), 1),
+            "eval": eval_result, "threshold": threshold, "solved": solved,
         }
         write_json(self.dir / SUMMARY_FILE, summary)
-        self._log_hparams(eval_result)
-        return summary
-
-    def _log_hparams(self, eval_result: dict | None) -> None:
-        """The config as TensorBoard hyperparameters with the final results as their metrics, so that
-        TensorBoard's HParams tab compares the runs of a sweep (run directory: tb/, next to the scalars)."""
-        from torch.utils.tensorboard import SummaryWriter
-
-        from drlab.errors import writing
-        from drlab.run.logger import TB_DIR
-
+        # The config as TensorBoard hyperparameters with the final results as their metrics, so that
+        # TensorBoard's HParams tab compares the runs of a sweep.
         hparams = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
-                   for k, v in config_to_json(self.algo, self.cfg).items() if k not in ("run_dir", "progress")}
-        metrics = {"hparam/reward_mean_100": self.reward_mean_100, "hparam/train_seconds": self.train_seconds}
+                   for k, v in config_to_json(self.algo, cfg).items() if k not in ("run_dir", "progress")}
+        results = {"hparam/reward_mean_100": self.episodes.reward_mean_100, "hparam/train_seconds": train_seconds}
         if eval_result is not None:
-            metrics["hparam/final_eval_mean"] = eval_result["mean"]
-        metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
-        with writing(self.dir / TB_DIR):
-            writer = SummaryWriter(log_dir=str(self.dir / TB_DIR))
-            writer.add_hparams(hparams, metrics, run_name=".")
-            writer.close()
+            results["hparam/final_eval_mean"] = eval_result["mean"]
+        log_hparams(self.dir, hparams, {k: float(v) for k, v in results.items() if math.isfinite(v)})
+        return summary
 
 
 # ---- entry points ------------------------------------------------------------------------------
