@@ -1,4 +1,4 @@
-"""Shared-body Actor-Critic (the course notebooks' version, done right).
+"""Shared-body Actor-Critic with a Q critic learned from replay (the course notebooks' algorithm).
 
 One body with two heads: policy logits and Q(s, .). Each iteration collects a short rollout from
 N envs with the current policy and stores its transitions in a replay buffer. Then:
@@ -10,11 +10,9 @@ N envs with the current policy and stores its transitions in a replay buffer. Th
   rollout's rewards under the critic's V(s) = sum_a pi(a|s) Q(s, a) (or, with advantage = "q", the
   critic's Q(s, a) - V(s) alone), plus an entropy bonus.
 
-The notebook cleared its replay buffer every 16 steps, so a 64-sample critic batch never existed
-and the critic never trained; and its actor was weighted by a one-output value head used as if it
-were Q(s, a). Here the buffer keeps ``buffer_size`` transitions and the Q head has one output per
-action. ``symlog_values`` makes the Q head predict symlog(Q) (DreamerV3's squashing, the
-notebook's helpers): targets are compared in symlog space, Q = symexp(head).
+The replay keeps ``buffer_size`` transitions and the Q head has one output per action (where the
+course notebooks' version differs: docs/policy-gradient.md). ``symlog_values`` makes the Q head
+predict symlog(Q) (DreamerV3's squashing): targets are compared in symlog space, Q = symexp(head).
 """
 
 from __future__ import annotations

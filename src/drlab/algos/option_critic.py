@@ -1,4 +1,4 @@
-"""Option-Critic (Bacon, Harb and Precup, AAAI 2017), the course notebooks' version done right.
+"""Option-Critic (Bacon, Harb and Precup, AAAI 2017).
 
 One body (an MLP for vectors, the Nature CNN for stacked frames), three heads: option values
 Q_Omega(s, w), intra-option policies pi_w(a|s) (softmax of logits / temperature) and terminations
@@ -18,13 +18,10 @@ softmax over Q_Omega); an episode start always chooses afresh.
   continue past one), with the termination advantage A(s', w) = Q_Omega(s', w) - V(s'). Raw, A is
   in the units of the values (50-80 on CartPole), so a small fixed xi weighs nothing against it.
   termination_advantage = "scaled" divides A by its std over the batch, so that xi is the margin
-  (in stds) by which another option must be better for this one to end; "normalized" (the
-  course's Option-Critic) also centres it: an option ends where it is worse than usual. On
-  CartPole none of the three gives options that both last and share the work (docs/option-critic.md):
-  either one option takes every step or the options alternate almost every step.
+  (in stds) by which another option must be better for this one to end; "normalized" also centres
+  it: an option ends where it is worse than usual. How long options last under each: docs/option-critic.md.
 
-The notebook's bugs are not here: the actor and critic learning rates go to their own optimizers,
-the temperature divides the logits once, and the pictures (drlab plot options) use the option asked for.
+The actor and the critic learn at their own rates, each with an optimizer of its own.
 """
 
 from __future__ import annotations
@@ -233,7 +230,7 @@ def on_value_scale(advantage: torch.Tensor, mask: torch.Tensor, kind: str, shift
     """The termination advantage plus ``shift`` (the deliberation cost, in reward units) as it is
     ("raw"), divided by the advantage's std over the masked batch ("scaled": A <= 0, so xi is the
     margin, in stds, by which another option must be better for this one to end), or also centred
-    ("normalized", the course's: ends where worse than usual; the shift is added after centring, which
+    ("normalized": ends where worse than usual; the shift is added after centring, which
     would otherwise remove it)."""
     if kind == "raw":
         return advantage + shift if shift else advantage

@@ -16,6 +16,7 @@ import numpy as np
 
 from drlab.envs import four_rooms
 from drlab.envs.atari import is_atari, make_atari_env, make_atari_vec_env
+from drlab.envs.sources import import_env_packages, split_env_id
 from drlab.envs.vizdoom import is_vizdoom, make_vizdoom_env, make_vizdoom_vec_env
 from drlab.errors import DrlabError
 from drlab.spaces.encoders import needs_packing
@@ -47,8 +48,6 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec of ``env_id``, or a one-line error with the closest known ids.
     ``MODULE:ENV_ID`` imports MODULE first (see drlab.envs.sources)."""
     if ":" in env_id:
-        from drlab.envs.sources import import_env_packages, split_env_id
-
         module, env_id = split_env_id(env_id)
         import_env_packages((module,), env_id)
     _register_optional(env_id)
