@@ -209,7 +209,7 @@ def actor_loss(net, batch: ActorBatch, target: torch.Tensor, cfg: Config):
         policy_advantage = target - q_all[batch.rows].gather(1, options).squeeze(1)
         advantage_mean = policy_advantage.mean()  # reported before any normalisation
         if cfg.normalize_advantages:
-            policy_advantage = masked_normalize(policy_advantage, torch.ones_like(policy_advantage))
+            policy_advantage = masked_normalize(policy_advantage, torch.ones_like(policy_advantage), eps=1e-6)
         q_next = q_all[batch.next_rows]
         going_on = 1 - batch.done
         termination_advantage = on_value_scale(q_next.gather(1, options).squeeze(1) - q_next.max(1).values, going_on,

@@ -171,9 +171,9 @@ def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked_mean((x - masked_mean(x, mask)) ** 2, mask).sqrt()
 
 
-def masked_normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / std over the entries where ``mask`` is 1."""
-    return (x - masked_mean(x, mask)) / (masked_std(x, mask) + 1e-8)
+def masked_normalize(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / (std + eps) over the entries where ``mask`` is 1."""
+    return (x - masked_mean(x, mask)) / (masked_std(x, mask) + eps)
 
 
 def policy_terms(net, outputs: torch.Tensor, actions: torch.Tensor):
