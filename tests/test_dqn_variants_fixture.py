@@ -16,14 +16,13 @@ double, sarsa with its one-step-late insert, expected-sarsa), n-step windows, Po
 updates, no target network, several envs, and frames (Atari, with the frame store)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import drlab
-from drlab.run.logger import read_metrics
+from fixture_runs import assert_logged_as_before, logged_metrics, write_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "dqn_variants_before_off_policy_loop.json"  # what the generator below writes
@@ -59,9 +58,7 @@ CASES = {
 def logged(case: str, run_dir: Path) -> dict:
     env_id, overrides = CASES[case]
     run = drlab.train("dqn", env_id, seed=3, run_dir=run_dir, **{**SHORT, **overrides})
-    metrics = [{k: v for k, v in row.items() if k != "time_s" and not k.startswith("perf/")}
-               for row in read_metrics(run_dir)]
-    return {"metrics": metrics, "eval": (run.summary.get("eval") or {}).get("mean")}
+    return {"metrics": logged_metrics(run_dir), "eval": (run.summary.get("eval") or {}).get("mean")}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -71,19 +68,8 @@ def test_dqn_variants_log_what_they_logged_before_the_shared_loop(case, tmp_path
                     "version; see the module's docstring)")
     before = json.loads(RECORDED.read_text())[case]
     now = logged(case, tmp_path / "run")
-    assert [sorted(row) for row in now["metrics"]] == [sorted(row) for row in before["metrics"]]
-    for row, old in zip(now["metrics"], before["metrics"]):
-        for key, value in old.items():
-            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (row["step"], key)
-    assert now["eval"] == (None if before["eval"] is None else pytest.approx(before["eval"], rel=1e-6))
+    assert_logged_as_before(now, before)
 
 
 if __name__ == "__main__":  # write the fixture from the drlab this runs against
-    import tempfile
-
-    saved = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in sorted(CASES):
-            saved[case] = logged(case, Path(tmp) / case)
-            print(case, len(saved[case]["metrics"]), "rows, eval", saved[case]["eval"], file=sys.stderr)
-    FIXTURE.write_text(json.dumps(saved, indent=0) + "\n")
+    write_fixture(CASES, logged, FIXTURE)

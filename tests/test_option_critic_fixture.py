@@ -5,14 +5,13 @@ fixed seed, against the metrics the same run logged before (saved by running thi
 PyTorch CPU capability, as for the DQN variants' fixture (float sums differ between AVX2 and AVX-512)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import drlab
-from drlab.run.logger import read_metrics
+from fixture_runs import assert_logged_as_before, logged_metrics, write_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "option_critic_before_one_layout.json"  # what the generator below writes
@@ -30,9 +29,7 @@ CASES = {
 
 def logged(case: str, run_dir: Path) -> dict:
     run = drlab.train("option-critic", "CartPole-v1", seed=11, run_dir=run_dir, **{**SHORT, **CASES[case]})
-    metrics = [{k: v for k, v in row.items() if k != "time_s" and not k.startswith("perf/")}
-               for row in read_metrics(run_dir)]
-    return {"metrics": metrics, "eval": run.summary["eval"]["mean"]}
+    return {"metrics": logged_metrics(run_dir), "eval": run.summary["eval"]["mean"]}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -41,19 +38,8 @@ def test_option_critic_logs_what_it_logged_before_the_one_layout_losses(case, tm
         pytest.skip(f"no fixture recorded on a {torch.backends.cpu.get_cpu_capability()} CPU")
     before = json.loads(RECORDED.read_text())[case]
     now = logged(case, tmp_path / "run")
-    assert [sorted(row) for row in now["metrics"]] == [sorted(row) for row in before["metrics"]]
-    for row, old in zip(now["metrics"], before["metrics"]):
-        for key, value in old.items():
-            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (row["step"], key)
-    assert now["eval"] == pytest.approx(before["eval"], rel=1e-6)
+    assert_logged_as_before(now, before)
 
 
 if __name__ == "__main__":  # write the fixture from the drlab this runs against
-    import tempfile
-
-    saved = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in sorted(CASES):
-            saved[case] = logged(case, Path(tmp) / case)
-            print(case, len(saved[case]["metrics"]), "rows, eval", saved[case]["eval"], file=sys.stderr)
-    FIXTURE.write_text(json.dumps(saved, indent=0) + "\n")
+    write_fixture(CASES, logged, FIXTURE)

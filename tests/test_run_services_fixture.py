@@ -14,7 +14,6 @@ with AVX2), so the fixture is one per PyTorch CPU capability, as for the DQN var
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,7 +22,7 @@ import torch
 
 import drlab
 from drlab.algos import ALGORITHMS, get_algo
-from drlab.run.logger import read_metrics
+from fixture_runs import assert_logged_as_before, logged_metrics, write_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "every_algorithm_before_services_split.json"  # what the generator below writes
@@ -45,9 +44,7 @@ def logged(case: str, run_dir: Path) -> dict:
     # Replay learners start updating within the short run, on small batches.
     replay = {name: value for name, value in (("learning_starts", 300), ("batch_size", 64)) if name in fields}
     run = drlab.train(algo, env_id, seed=5, run_dir=run_dir, **{**SHORT, **replay})
-    metrics = [{k: v for k, v in row.items() if k != "time_s" and not k.startswith("perf/")}
-               for row in read_metrics(run_dir)]
-    return {"metrics": metrics, "eval": (run.summary.get("eval") or {}).get("mean")}
+    return {"metrics": logged_metrics(run_dir), "eval": (run.summary.get("eval") or {}).get("mean")}
 
 
 @pytest.mark.parametrize("case", sorted(cases()))
@@ -59,19 +56,8 @@ def test_every_algorithm_logs_what_it_logged_before_the_services_split(case, tmp
         pytest.skip(f"{case} was registered after the fixture was recorded")
     before = before[case]
     now = logged(case, tmp_path / "run")
-    assert [sorted(row) for row in now["metrics"]] == [sorted(row) for row in before["metrics"]]
-    for row, old in zip(now["metrics"], before["metrics"]):
-        for key, value in old.items():
-            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (row["step"], key)
-    assert now["eval"] == pytest.approx(before["eval"], rel=1e-6)
+    assert_logged_as_before(now, before)
 
 
 if __name__ == "__main__":  # write the fixture from the drlab this runs against
-    import tempfile
-
-    saved = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in sorted(cases()):
-            saved[case] = logged(case, Path(tmp) / case)
-            print(case, len(saved[case]["metrics"]), "rows, eval", saved[case]["eval"], file=sys.stderr)
-    FIXTURE.write_text(json.dumps(saved, indent=0) + "\n")
+    write_fixture(cases(), logged, FIXTURE)
