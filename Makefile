@@ -23,9 +23,10 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=12
 
-# The edit loop: everything but the slow tiers (Ray clusters, Chromium, learning runs, PostgreSQL).
+# The edit loop: everything but the slow tiers (Ray clusters, Chromium, learning runs, PostgreSQL,
+# end-to-end runs of several seconds).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not (ray or browser or learning or postgres)"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not (ray or browser or learning or postgres or slow)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/presets.py

@@ -95,6 +95,7 @@ def test_gsde_noise_is_features_times_a_matrix_held_for_sample_freq_steps():
     assert np.array_equal(head.mode(outputs[:2]), np.zeros((2, 3), np.float32))  # greedy: the mean
 
 
+@pytest.mark.slow
 def test_gsde_is_refused_without_box_actions_and_with_a_sample_freq_that_does_not_divide_n_steps(tmp_path):
     assert_one_line_error(run_drlab("train", "a2c", "CartPole-v1", "--sde", "--run-dir", tmp_path / "a"),
                           "sde (state-dependent exploration) needs a Box action space")
@@ -183,6 +184,7 @@ def test_the_categorical_head_shifts_by_the_space_s_start():
 
 
 @pytest.mark.parametrize("algo", ["dqn", "actor-critic", "option-critic"])
+@pytest.mark.slow
 def test_discrete_only_algorithms_refuse_other_action_spaces_naming_those_that_fit(algo, tmp_path):
     assert_one_line_error(run_drlab("train", algo, "Pendulum-v1", "--run-dir", tmp_path / "run"),
                           f"{algo} needs a Discrete action space, but Pendulum-v1 has Box(-2.0, 2.0, (1,), float32)",
@@ -200,6 +202,7 @@ def test_q_value_algorithms_refuse_a_discrete_space_that_does_not_start_at_0(tmp
 
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 @pytest.mark.parametrize("env_id", list(SPACES))
+@pytest.mark.slow
 def test_policy_gradient_algorithms_train_evaluate_and_reload_on_every_action_space(algo, env_id, tmp_path):
     run = drlab.train(algo, env_id, seed=0, total_steps=400, num_envs=2, run_dir=tmp_path / "run", progress=False,
                       final_eval_episodes=3, eval_interval=0, log_interval=100,
@@ -215,6 +218,7 @@ def test_policy_gradient_algorithms_train_evaluate_and_reload_on_every_action_sp
         assert logged and all("train/action_clip_fraction" in row for row in logged)
 
 
+@pytest.mark.slow
 def test_a_box_action_env_through_the_cli(tmp_path):
     run_dir = tmp_path / "run"
     trained = run_drlab("train", "ppo", "Pendulum-v1", "--preset", "none", "--total-steps", "1024",
@@ -228,6 +232,7 @@ def test_a_box_action_env_through_the_cli(tmp_path):
     assert reported.returncode == 0 and (tmp_path / "r.html").stat().st_size > 0, reported.stderr
 
 
+@pytest.mark.learning
 def test_ppo_learns_pendulum_above_random_in_a_short_run(tmp_path):
     """The random policy scores about -1230 on Pendulum; PPO with the Pendulum preset's settings,
     40k steps, greedy over 20 episodes (not a timing: a learning check)."""

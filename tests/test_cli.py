@@ -2,19 +2,25 @@
 and nothing already in a run directory lost."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from forked_cli import run_drlab
+
 DRLAB = [sys.executable, "-m", "drlab.cli"]
 
 
 def drlab(*args, cwd=None, refuse=(), env=None):
-    """`drlab ARGS` in a subprocess (``env``: its environment variables, default ours); ``refuse``:
+    """`drlab ARGS` in a process of its own (``env``: its environment variables, default ours); ``refuse``:
     top-level modules that process cannot import, as on a machine without them (a finder in front of
-    the import system refuses them)."""
+    the import system refuses them). Without either, a child forked from a process that has imported
+    drlab already (tests/forked_cli.py; DRLAB_TESTS_NO_FORK=1 starts `python -m drlab.cli` instead)."""
+    if not refuse and env is None and not os.environ.get("DRLAB_TESTS_NO_FORK"):
+        return run_drlab(args, cwd=cwd)
     command = DRLAB if not refuse else [sys.executable, "-c", REFUSE_IMPORTS, ",".join(refuse)]
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
@@ -64,6 +70,7 @@ def assert_one_line_error(result, *fragments):
     (["train", "ppo", "CartPole-v1", "--no-such-flag", "1"], ["--no-such-flag"]),
     (["train", "actor-critic", "LunarLanderContinuous-v3"], ["actor-critic needs a Discrete action space", "reinforce, a2c, ppo, sac, td3 take it"]),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_creates_nothing(tmp_path, args, fragments):
     refuse = ("ale_py",) if "ALE/Pong-v5" in args else ("vizdoom",) if "VizdoomDefendCenter-v1" in args else ()
     result = drlab(*args, cwd=tmp_path, refuse=refuse)
@@ -71,6 +78,7 @@ def test_bad_input_is_one_line_and_creates_nothing(tmp_path, args, fragments):
     assert not (tmp_path / "runs").exists(), "a failed command must not leave a run directory behind"
 
 
+@pytest.mark.slow
 def test_missing_and_corrupt_checkpoints(trained_run, tmp_path):
     import shutil
 

@@ -62,6 +62,7 @@ def logged(case: str, run_dir: Path) -> dict:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_dqn_variants_log_what_they_logged_before_the_shared_loop(case, tmp_path):
     if not RECORDED.exists():
         pytest.skip(f"no fixture recorded on a {CAPABILITY} CPU (the old loop's numbers cannot come from this "

@@ -53,6 +53,7 @@ def records(run_dir) -> list[dict]:
 
 
 @pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.slow
 def test_same_seed_same_metrics_then_eval_record_and_resume(algo, tmp_path, capsys):
     env_id = env_for(algo)
     first, second = tmp_path / "a", tmp_path / "b"

@@ -30,6 +30,7 @@ def diverged_step(result) -> int:
 
 
 @pytest.mark.parametrize("algo", ["dqn", "option-critic"])
+@pytest.mark.slow
 def test_a_run_that_diverges_after_a_checkpoint_keeps_it_and_says_so(tmp_path, algo):
     """Updates (with an exploding learning rate) start at step 1,500, after the checkpoint of step 1,000."""
     run = tmp_path / "r"
@@ -67,6 +68,7 @@ def test_a_resumed_run_that_diverges_keeps_the_checkpoint_it_resumed_from(tmp_pa
     assert max(metric_steps(run)) <= diverged_step(result)
 
 
+@pytest.mark.slow
 def test_a_diverged_sweep_point_is_recorded_as_diverged(tmp_path):
     out = tmp_path / "sw"
     result = drlab("sweep", "a2c", "CartPole-v1", "--set", "lr=1e-3,1e30", "--set", "max_grad_norm=0",
@@ -110,6 +112,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_in_one_line_and_keeps_the_previous_checkpoint(tmp_path, small_disk):
     args = ["train", "dqn", "CartPole-v1", "--total-steps", "8000", "--learning-starts", "500",
             "--checkpoint-interval", "2000", *QUICK]
@@ -146,6 +149,7 @@ def test_a_full_disk_while_recording_a_video(tmp_path, trained_run, small_disk):
     assert not list((run / "videos").iterdir())
 
 
+@pytest.mark.slow
 def test_a_read_only_run_directory(tmp_path, trained_run, small_disk):
     if small_disk is None:
         pytest.skip("no tmpfs can be mounted here to make read-only")
@@ -162,6 +166,7 @@ def test_a_read_only_run_directory(tmp_path, trained_run, small_disk):
         assert_one_line_error(result, "cannot write", "Read-only file system")
 
 
+@pytest.mark.slow
 def test_a_run_directory_removed_while_training(tmp_path):
     run = tmp_path / "r"
     proc = subprocess.Popen([*DRLAB, "train", "dqn", "CartPole-v1", "--total-steps", "200000", "--learning-starts",
@@ -184,6 +189,7 @@ def test_a_run_directory_removed_while_training(tmp_path):
 
 # ---- one writer per run directory --------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_writers_started_together_get_one_run_and_one_line(tmp_path):
     run = tmp_path / "r"
     command = [*DRLAB, "train", "dqn", "CartPole-v1", "--total-steps", "15000", "--run-dir", str(run), *QUICK]
@@ -249,6 +255,7 @@ def test_a_lock_of_another_host_is_not_taken_over(tmp_path, trained_run):
     assert json.loads((run / "lock").read_text())["host"] == "another-host"
 
 
+@pytest.mark.slow
 def test_kill_9_while_checkpointing_often_then_resume(tmp_path):
     """SIGKILL at random moments of a run that checkpoints every 100 steps; each time `drlab resume`
     picks it up (taking over the dead process's lock), and the last one finishes the run."""
@@ -293,6 +300,7 @@ def test_a_torn_last_metrics_line_still_plots(tmp_path, trained_run):
     ("resume", lambda c: c.pop("gamma"), ["missing setting(s): gamma"]),
     ("record", lambda c: c.update(gamma=3.0), ["gamma must be in [0, 1]"]),
 ])
+@pytest.mark.slow
 def test_a_hand_edited_config_json_is_one_line_naming_the_field_and_the_file(tmp_path, trained_run, command, edit,
                                                                              fragments):
     run = tmp_path / "r"
@@ -328,6 +336,7 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     assert proc.wait(timeout=60) == 0 and stderr == "", stderr
 
 
+@pytest.mark.slow
 def test_an_update_with_no_new_transitions_is_not_a_divergence(tmp_path):
     """Option-Critic with one env updating every step: an autoreset step leaves its actor nothing to
     learn from; that is skipped, not a NaN loss."""

@@ -164,6 +164,7 @@ def test_frames_show_the_grid():
 
 
 @pytest.mark.parametrize("algo", ["option-critic", "dqn", "actor-critic"])
+@pytest.mark.slow
 def test_trains_through_the_cli_with_no_extra(algo, tmp_path):
     result = run_drlab("train", algo, "drlab/FourRooms-v0", "--run-dir", tmp_path / "run", "--total-steps", "2000",
                        "--no-progress", "--final-eval-episodes", "2")
@@ -191,6 +192,7 @@ def test_the_doorway_ratio_by_hand():
     np.testing.assert_allclose(doorway_ratios(beta), [3.0, 1.0])
 
 
+@pytest.mark.slow
 def test_plot_options_draws_the_options_on_the_grid(tmp_path):
     run = tmp_path / "run"
     trained = run_drlab("train", "option-critic", "drlab/FourRooms-v0", "--run-dir", run, "--total-steps", "2000",

@@ -54,6 +54,7 @@ def egl():
 
 
 @pytest.mark.parametrize("algo, env_id", [("sac", "HalfCheetah-v5"), ("td3", "Hopper-v5")])
+@pytest.mark.slow
 def test_trains_and_records_a_video_with_frames_drawn_off_screen(algo, env_id, tmp_path, egl):
     run_dir = tmp_path / "run"
     trained = run_drlab("train", algo, env_id, "--run-dir", run_dir, "--total-steps", "120", *TINY)
@@ -68,6 +69,7 @@ def test_trains_and_records_a_video_with_frames_drawn_off_screen(algo, env_id, t
     assert all(frame.std() > 10 for frame in frames)  # a scene, not a blank context
 
 
+@pytest.mark.slow
 def test_a_missing_offscreen_opengl_is_one_line_naming_the_package(tmp_path):
     run_dir = tmp_path / "run"
     trained = run_drlab("train", "sac", "HalfCheetah-v5", "--run-dir", run_dir, "--total-steps", "60", *TINY)

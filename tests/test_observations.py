@@ -174,6 +174,7 @@ def test_vector_envs_pack_each_copy_and_stack_frames_from_the_episode_start():
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo", "a2c", "reinforce", "actor-critic", "option-critic"])
+@pytest.mark.slow
 def test_every_algorithm_trains_evaluates_and_reloads_on_dict_observations(algo, tmp_path):
     run = drlab.train(algo, "DrlabTestDictCorridor-v0", seed=0, total_steps=400, num_envs=2, run_dir=tmp_path / "run",
                       progress=False, final_eval_episodes=3, eval_interval=0, frame_stack=2,
@@ -202,6 +203,7 @@ def test_no_hidden_layers_make_linear_heads_a_table_on_one_hot_observations():
 
 
 @pytest.mark.parametrize("algo", ["dqn", "actor-critic", "option-critic"])
+@pytest.mark.slow
 def test_tabular_learners_on_four_rooms_through_the_cli(algo, tmp_path):
     run_dir = tmp_path / algo
     trained = run_drlab("train", algo, "drlab/FourRooms-v0", "--hidden", "--num-envs", "1", "--total-steps", "1500",
@@ -227,6 +229,7 @@ def test_observation_normalisation_refuses_frames_and_discrete_observations_in_o
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_a_discrete_observation_env_through_the_cli(tmp_path):
     run_dir = tmp_path / "run"
     trained = run_drlab("train", "dqn", "FrozenLake-v1", "--preset", "none", "--total-steps", "600",

@@ -136,12 +136,10 @@ def test_termination_loss_pushes_beta_down_for_the_best_option_and_up_for_the_wo
 
 
 def agent_with(beta_bias, q=(0.0, 0.0)):
-    cfg = oc.Config(num_options=2)
+    cfg = oc.Config(num_options=2, eps_end=1.0)  # new options uniformly at random
     obs_space = gym.spaces.Box(-1.0, 1.0, (2,))
-    agent = oc.OptionAgent(constant_net(q=q, beta_bias=beta_bias), cfg, obs_space, torch.device("cpu"),
-                           np.random.default_rng(0))
-    agent.epsilon = 1.0  # new options uniformly at random
-    return agent
+    return oc.OptionAgent(constant_net(q=q, beta_bias=beta_bias), cfg, obs_space, torch.device("cpu"),
+                          np.random.default_rng(0))
 
 
 def count_switches(agent, steps=200, n=4):
@@ -182,6 +180,7 @@ def test_option_stats_shares_and_durations():
     assert m["option_duration"] == pytest.approx((3 + 2 + 1) / 3)
 
 
+@pytest.mark.slow
 def test_short_run_pictures_and_video(tmp_path):
     from drlab.cli import main
 

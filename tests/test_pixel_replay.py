@@ -20,6 +20,7 @@ def checkpoint(run_dir):
 
 
 @pytest.mark.parametrize("save_replay", ["auto", "true"])
+@pytest.mark.slow
 def test_dqn_pixel_checkpoint_and_resume_say_what_became_of_the_replay(tmp_path, save_replay):
     run_dir = tmp_path / "run"
     result = drlab("train", "dqn", ATARI, "--total-steps", "120", "--learning-starts", "40", "--batch-size", "8",
@@ -45,6 +46,7 @@ def test_dqn_pixel_checkpoint_and_resume_say_what_became_of_the_replay(tmp_path,
         assert "restored the replay from the checkpoint (100 transitions)" in result.stderr
 
 
+@pytest.mark.slow
 def test_dqn_pixel_runs_every_replay_variant(tmp_path):
     for replay in ("online", "uniform", "symlog-softmax"):
         result = drlab("train", "dqn", ATARI, "--total-steps", "60", "--learning-starts", "20", "--batch-size", "8",
@@ -54,6 +56,7 @@ def test_dqn_pixel_runs_every_replay_variant(tmp_path):
 
 
 @pytest.mark.parametrize("env_id", [SPACE_INVADERS, DOOM])
+@pytest.mark.slow
 def test_option_critic_trains_on_frames_and_draws_its_options(tmp_path, env_id):
     if env_id == DOOM:
         pytest.importorskip("vizdoom")

@@ -224,6 +224,7 @@ def _short(algo, env_id, tmp_path, **kw):
     return run, [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a2c_preset_runs_on_atari(tmp_path):
     run, records = _short("a2c", ATARI, tmp_path)
     assert run.summary["steps"] == 120
@@ -234,6 +235,7 @@ def test_a2c_preset_runs_on_atari(tmp_path):
     assert actions.shape == (5,) and ((0 <= actions) & (actions < 6)).all()
 
 
+@pytest.mark.slow
 def test_ppo_and_dqn_run_on_atari(tmp_path):
     _short("ppo", ATARI, tmp_path, num_envs=4, n_steps=16, batch_size=32, total_steps=64)
     _short("dqn", ATARI, tmp_path, num_envs=2, total_steps=80, learning_starts=40, batch_size=8,
@@ -252,6 +254,7 @@ def test_a2c_preset_runs_on_vizdoom(tmp_path):
     assert run.summary["steps"] == 40
 
 
+@pytest.mark.slow
 def test_record_writes_native_resolution_video(tmp_path):
     import imageio_ffmpeg
 

@@ -243,6 +243,7 @@ def test_reinforce_trains_each_step_once_with_its_whole_episode_return(tmp_path,
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a2c", "ppo"])
+@pytest.mark.slow
 def test_same_seed_same_run_and_diagnostics_logged(tmp_path, algo):
     settings = dict(total_steps=3000, eval_interval=1000, eval_episodes=2, final_eval_episodes=2, progress=False,
                     log_interval=500, stop_on_solve=False)

@@ -21,6 +21,7 @@ from drlab.config import build_config
 from drlab.envs import make_vec_env
 from drlab.envs.autoreset import game_signals
 from drlab.run.clock import PhaseClock
+from conftest import train_steps, wait_for
 from tests import action_space_envs  # noqa: F401  (registers the MultiDiscrete env)
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
@@ -114,8 +115,16 @@ def test_a_killed_runner_is_replaced_and_training_goes_on(ray_address, tmp_path)
     while not (run_dir / "metrics.jsonl").exists() or len(runner_pids()) < 2:
         assert train.poll() is None and time.monotonic() < deadline, train.communicate()[1][-2000:]
         time.sleep(0.2)
-    time.sleep(1.0)
-    os.kill(runner_pids()[0], signal.SIGKILL)
+    # Kill a runner once training has logged (a runner's process title changes as it works: look again
+    # until one is found).
+    victim: list[int] = []
+
+    def training_and_a_runner_found() -> bool:
+        victim[:] = runner_pids()[:1]
+        return bool(victim) and bool(train_steps(run_dir))
+
+    wait_for(training_and_a_runner_found, train, "a logged training step and a runner process")
+    os.kill(victim[0], signal.SIGKILL)
     stdout, stderr = train.communicate(timeout=300)
     assert train.returncode == 0, stderr
     assert "Traceback" not in stderr

@@ -80,6 +80,7 @@ def test_a_run_report_is_one_self_contained_page(runs, capsys):
     assert not re.search(r"<td>\d+\.\d{6,}</td>", page)
 
 
+@pytest.mark.slow
 def test_a_sweep_report_has_bands_and_the_table(tmp_path, capsys):
     out = tmp_path / "sw"
     assert main(["sweep", "a2c", "CartPole-v1", "--set", "lr=1e-3,3e-3", "--seeds", "0,1", "--jobs", "1",

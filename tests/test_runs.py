@@ -1,5 +1,6 @@
 """Run directories, determinism, checkpoints, resume, and the eval / record / plot commands."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import drlab
 from drlab.algos import ALGORITHMS, get_algo
 from drlab.run.checkpoint import load_checkpoint
 from drlab.run.logger import read_metrics
+from test_cli import drlab as drlab_cli
 
 DRLAB = [sys.executable, "-m", "drlab.cli"]
 SUMMARY_KEYS = {"algo", "env_id", "seed", "steps", "train_seconds", "sps", "eval", "threshold", "solved"}
@@ -98,6 +100,7 @@ def test_checkpoint_holds_everything_and_loads_back(tmp_path, replay):
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_stop_signal_writes_a_checkpoint_and_resume_finishes_the_run(stop_signal, tmp_path):
     run_dir = tmp_path / "run"
     cmd = [*DRLAB, "train", "dqn", "CartPole-v1", "--run-dir", str(run_dir), "--total-steps", "400000",
@@ -123,7 +126,7 @@ def test_a_stop_signal_writes_a_checkpoint_and_resume_finishes_the_run(stop_sign
     config = json.loads((run_dir / "config.json").read_text())
     config["total_steps"] = stopped_at + 3000
     (run_dir / "config.json").write_text(json.dumps(config))
-    r = subprocess.run([*DRLAB, "resume", str(run_dir)], capture_output=True, text=True, timeout=300)
+    r = drlab_cli("resume", run_dir)
     assert r.returncode == 0, r.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == stopped_at + 3000
@@ -153,17 +156,17 @@ def test_resume_continues_with_the_saved_state(tmp_path):
     run.envs.close()
 
 
+@pytest.mark.slow
 def test_eval_json_record_and_plot(trained_run, tmp_path):
-    r = subprocess.run([*DRLAB, "eval", str(trained_run), "--episodes", "4", "--json"], capture_output=True, text=True)
+    r = drlab_cli("eval", trained_run, "--episodes", "4", "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert set(result) == {"mean", "std", "episodes", "greedy"} and result["episodes"] == 4 and result["greedy"]
-    r = subprocess.run([*DRLAB, "eval", str(trained_run), "--episodes", "3", "--stochastic", "--json"],
-                       capture_output=True, text=True)
+    r = drlab_cli("eval", trained_run, "--episodes", "3", "--stochastic", "--json")
     assert json.loads(r.stdout)["greedy"] is False
 
     out = tmp_path / "greedy.mp4"
-    r = subprocess.run([*DRLAB, "record", str(trained_run), "--out", str(out)], capture_output=True, text=True)
+    r = drlab_cli("record", trained_run, "--out", out)
     assert r.returncode == 0, r.stderr
     import imageio_ffmpeg
 
@@ -176,7 +179,7 @@ def test_eval_json_record_and_plot(trained_run, tmp_path):
     assert frame.std() > 0
 
     png = tmp_path / "curves.png"
-    r = subprocess.run([*DRLAB, "plot", str(trained_run), str(trained_run), "--out", str(png)], capture_output=True, text=True)
+    r = drlab_cli("plot", trained_run, trained_run, "--out", png)
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
@@ -225,11 +228,14 @@ def test_runs_from_before_the_frame_replay_still_resume(tmp_path, algo):
 
 
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
+@pytest.mark.slow
 def test_every_algorithm_logs_where_its_wall_time_goes(algo, tmp_path):
     """perf/env_fraction, perf/inference_fraction and perf/learn_fraction for every registered algorithm."""
     env_id = "CartPole-v1" if gym.spaces.Discrete in get_algo(algo).ACTION_SPACES else "Pendulum-v1"
+    fields = {f.name for f in dataclasses.fields(get_algo(algo).Config)}
+    small = {"hidden": (32, 32), "batch_size": 32, "learning_starts": 500}  # updates of every size take time
     drlab.train(algo, env_id, total_steps=2000, log_interval=1000, eval_interval=0, final_eval_episodes=0,
-                run_dir=tmp_path / "run", progress=False)
+                run_dir=tmp_path / "run", progress=False, **{k: v for k, v in small.items() if k in fields})
     last = [row for row in read_metrics(tmp_path / "run") if "perf/sps" in row][-1]
     fractions = [last[f"perf/{part}_fraction"] for part in ("env", "inference", "learn")]
     assert all(f > 0 for f in fractions) and sum(fractions) <= 1.0, last

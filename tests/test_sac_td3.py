@@ -271,6 +271,7 @@ SHORT = ["--total-steps", "400", "--learning-starts", "100", "--batch-size", "32
 
 
 @pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_a_resumed_run_continues(algo, tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -301,6 +302,7 @@ def test_a_diverging_run_stops_with_one_line(algo, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.slow
 def test_refusals_name_the_algorithms_that_fit(algo, tmp_path):
     assert_one_line_error(run_drlab("train", algo, "CartPole-v1", "--run-dir", tmp_path / "a"),
                           f"{algo} needs a Box action space, but CartPole-v1 has Discrete(2)",
@@ -311,6 +313,7 @@ def test_refusals_name_the_algorithms_that_fit(algo, tmp_path):
 
 
 @pytest.mark.parametrize("algo, steps", [("sac", 4000), ("td3", 6000)])
+@pytest.mark.learning
 def test_learns_pendulum_beyond_random_in_a_short_run(algo, steps, tmp_path):
     """A random policy scores about -1,200 on Pendulum; a few thousand steps (the first 1,000 random) with
     smaller networks and a larger step size than the defaults get well above it (not a timing). TD3's

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import train_steps
+from forked_cli import run_drlab
 
 from drlab.algos.dqn import Config
 from drlab.cli import main
@@ -158,13 +159,12 @@ def test_a_failed_point_is_recorded_and_the_others_kept(tmp_path, capsys):
     assert (tmp_path / "sw" / "summary.md").read_text().count("| lr=") == 2
 
 
+@pytest.mark.slow
 def test_a_tiny_grid_through_the_command_line(tmp_path):
     out = tmp_path / "sweep"
     jobs = min(2, os.cpu_count() or 1)
-    result = subprocess.run(
-        [sys.executable, "-m", "drlab.cli", "sweep", "dqn", "CartPole-v1", "--set", "lr=1e-3,3e-4",
-         "--seeds", "0,1", "--jobs", str(jobs), "--out", str(out), *TINY],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    result = run_drlab(["sweep", "dqn", "CartPole-v1", "--set", "lr=1e-3,3e-4", "--seeds", "0,1", "--jobs", jobs,
+                        "--out", out, *TINY], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     names = ["lr=0.001-s0", "lr=0.001-s1", "lr=0.0003-s0", "lr=0.0003-s1"]
@@ -187,13 +187,12 @@ def test_a_tiny_grid_through_the_command_line(tmp_path):
     ("ppo", "Pendulum-v1", ["--set", "sde=false,true", "--set", "n_steps=64", "--set", "batch_size=64"]),
     ("reinforce", "tests.action_space_envs:DrlabTestMultiBinaryTarget-v0", ["--set", "lr=1e-3,3e-3"]),
 ])
+@pytest.mark.slow
 def test_sweeps_run_on_box_and_multi_binary_actions(algo, env_id, settings, tmp_path):
     out = tmp_path / "sweep"
-    result = subprocess.run(
-        [sys.executable, "-m", "drlab.cli", "sweep", algo, env_id, *settings, "--seeds", "0", "--jobs", "1",
-         "--out", str(out), "--set", "total_steps=256", "--set", "eval_interval=0", "--set", "final_eval_episodes=2",
-         "--set", "num_envs=2"],
-        capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=300)
+    result = run_drlab(["sweep", algo, env_id, *settings, "--seeds", "0", "--jobs", "1", "--out", out,
+                        "--set", "total_steps=256", "--set", "eval_interval=0", "--set", "final_eval_episodes=2",
+                        "--set", "num_envs=2"], cwd=Path(__file__).parent.parent)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     points = json.loads((out / "sweep.json").read_text())["points"]
     assert len(points) == 2 and all(p["status"] == "ok" and p["summary"]["eval"]["episodes"] == 2 for p in points)
@@ -243,6 +242,7 @@ def _start_training_sweep(out, total_steps: str, ignore_sigint: bool = False) ->
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_a_stopped_sweep_checkpoints_its_points_and_writes_its_files(signame, tmp_path):
     # Ctrl-C, or SIGTERM from a scheduler, even for a sweep started in the background (SIGINT ignored):
     # the running point stops with a checkpoint, the pending one is cancelled, the sweep's files are written.
@@ -264,6 +264,7 @@ def test_a_stopped_sweep_checkpoints_its_points_and_writes_its_files(signame, tm
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+@pytest.mark.slow
 def test_workers_of_a_killed_sweep_stop_with_a_checkpoint(tmp_path):
     # Killing the sweep process itself (SIGKILL, not Ctrl-C) must not leave its training workers running.
     import signal
@@ -303,6 +304,7 @@ def _lock_holder(run_dir, not_pid: int = 0, timeout: float = 120.0) -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+@pytest.mark.slow
 def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_with_it(tmp_path):
     # As when the kernel's OOM killer takes a worker: the process pool stops every worker with it
     # (each stops with a checkpoint); all their points run again in a new pool from their checkpoints.
@@ -357,6 +359,7 @@ def test_a_killed_worker_s_point_resumes_and_so_do_the_points_the_pool_stopped_w
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process parents from /proc")
+@pytest.mark.slow
 def test_a_point_whose_worker_dies_three_times_fails_and_the_sweep_goes_on(tmp_path):
     import signal
     out = tmp_path / "sweep"

@@ -12,6 +12,7 @@ ALGOS = ["dqn", "reinforce", "actor-critic", "a2c", "ppo", "option-critic"]
 
 
 @pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.slow
 def test_max_episode_steps_truncates_training_and_evaluation_episodes(tmp_path, algo):
     run_dir = tmp_path / algo
     result = drlab("train", algo, "CartPole-v1", "--max-episode-steps", 12, "--total-steps", 1500,
@@ -27,6 +28,7 @@ def test_max_episode_steps_truncates_training_and_evaluation_episodes(tmp_path, 
     assert evals and max(evals) <= 12 and summary["eval"]["mean"] <= 12
 
 
+@pytest.mark.slow
 def test_eval_takes_the_runs_limit_unless_told_otherwise(trained_run, tmp_path):
     default = json.loads(drlab("eval", trained_run, "--episodes", 5, "--json").stdout)
     shorter = json.loads(drlab("eval", trained_run, "--episodes", 5, "--json", "--max-episode-steps", 7).stdout)

@@ -17,6 +17,7 @@ from drlab.cli import main
 from drlab.errors import DrlabError
 from drlab.tune.space import load_space, sample, space_source
 from conftest import wait_for
+from forked_cli import run_drlab
 
 optuna = pytest.importorskip("optuna", reason="drlab tune needs Optuna: pip install 'drlab[tune]'")
 
@@ -90,6 +91,20 @@ def test_a_conditional_setting_is_sampled_only_when_its_condition_holds():
     assert sample(optuna.trial.FixedTrial({"per_alpha": 0.3}), only, {"replay": "uniform"}, types) == {}
 
 
+def test_a_setting_that_set_fixes_is_not_searched(tmp_path):
+    from drlab.tune.spec import plan_spec
+
+    def searched(sets):
+        spec = plan_spec("dqn", "CartPole-v1", preset="default", seeds="0", trials=1, sets=sets, space_file=None,
+                         storage=None, study_name=None, out=tmp_path / "study", timeout=None, sampler="tpe",
+                         pruner="median", heartbeat=30, jobs=1)
+        return {p.name for p in spec.space()}
+
+    everything = searched([])
+    assert {"lr", "batch_size"} <= everything
+    assert searched(["lr=3e-4", "batch_size=64"]) == everything - {"lr", "batch_size"}
+
+
 def test_a_pruned_trial_stops_its_run_with_a_checkpoint_and_no_summary(tmp_path):
     from drlab.run.rundir import CHECKPOINT, SUMMARY_FILE
     from drlab.tune.spec import plan_spec
@@ -138,12 +153,12 @@ def test_bad_input_is_one_line_with_status_2_and_writes_nothing(args, message, t
     assert not out.exists() and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_study_runs_writes_its_table_and_preset_and_resume_adds_trials(tmp_path):
     out = tmp_path / "study"
     space = tmp_path / "space.toml"
     space.write_text("[lr]\nlow = 1e-4\nhigh = 1e-2\nlog = true\n[hidden]\nchoices = ['32', '64x64']\n")
-    first = subprocess.run(tune_command("dqn", "CartPole-v1", "--trials", 3, "--jobs", 2, "--space", space,
-                                        "--out", out, *TINY), capture_output=True, text=True, timeout=300)
+    first = run_drlab(["tune", "dqn", "CartPole-v1", "--trials", 3, "--jobs", 2, "--space", space, "--out", out, *TINY])
     assert first.returncode == 0, first.stderr
     assert "trial(s) at a time" in first.stdout and "best: trial" in first.stdout
     storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}")
@@ -163,13 +178,12 @@ def test_a_study_runs_writes_its_table_and_preset_and_resume_adds_trials(tmp_pat
         config = json.loads((out / t.user_attrs["drlab:dir"] / "s0" / "config.json").read_text())
         assert config["lr"] == pytest.approx(t.params["lr"]) and config["seed"] == 0
 
-    more = subprocess.run(tune_command("--resume", out, "--trials", 2), capture_output=True, text=True, timeout=300)
+    more = run_drlab(["tune", "--resume", out, "--trials", 2])
     assert more.returncode == 0, more.stderr
     trials = optuna.load_study(study_name="dqn-CartPole-v1", storage=storage).get_trials()
     assert len(trials) == 5 and json.loads((out / "tune.json").read_text())["trials"] == 5
 
-    report = subprocess.run([sys.executable, "-m", "drlab.cli", "report", str(out)], capture_output=True, text=True,
-                            timeout=300)
+    report = run_drlab(["report", out])
     assert report.returncode == 0, report.stderr
     page = (out / "report.html").read_text()
     assert "Optimization History Plot" in page and "(best, " in page
@@ -183,14 +197,18 @@ def steps_logged(run_dir: Path) -> int:
     return max((r["step"] for r in read_metrics(run_dir)), default=0)
 
 
+@pytest.mark.slow
 def test_a_stopped_study_keeps_its_checkpoints_and_resume_finishes_it(tmp_path):
     # SIGTERM, as a job scheduler stops a job (Ctrl-C takes the same path: drlab.run.signals).
     from conftest import train_steps
 
     out = tmp_path / "study"
+    space = tmp_path / "space.toml"  # one cheap network: the resumed trial's budget takes seconds
+    space.write_text("[lr]\nlow = 1e-4\nhigh = 1e-2\nlog = true\n")
     tune = subprocess.Popen(tune_command("dqn", "CartPole-v1", "--trials", 1, "--out", out, "--pruner", "none",
-                                         "--set", "total_steps=30000", "--set", "eval_interval=0",
-                                         "--set", "final_eval_episodes=2", "--set", "log_interval=500"),
+                                         "--space", space, "--set", "total_steps=8000", "--set", "eval_interval=0",
+                                         "--set", "hidden=64", "--set", "final_eval_episodes=2",
+                                         "--set", "log_interval=500"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = out / "trial-0000" / "s0"
     wait_for(lambda: steps_logged(run) >= 1000, tune, "a trial's first thousand steps")
@@ -201,13 +219,13 @@ def test_a_stopped_study_keeps_its_checkpoints_and_resume_finishes_it(tmp_path):
                                             f"continue with: drlab tune --resume {out}")
     assert (run / "checkpoints" / "latest.pt").is_file() and not (run / "summary.json").exists()
     stopped_at = steps_logged(run)
-    assert stopped_at < 30000
+    assert stopped_at < 8000
     # --resume runs the interrupted trial again with its settings, from its checkpoint; the study still
     # has the one trial it was asked for (the interrupted attempt is not counted).
-    done = subprocess.run(tune_command("--resume", out), capture_output=True, text=True, timeout=300)
+    done = run_drlab(["tune", "--resume", out])
     assert done.returncode == 0, done.stderr
     assert "trial 1 started (attempt 1, after trial 0)" in done.stdout and "study: 1 complete" in done.stdout
-    assert json.loads((run / "summary.json").read_text())["steps"] == 30000
+    assert json.loads((run / "summary.json").read_text())["steps"] == 8000
     # Resumed, not restarted: every log interval once (what was logged after the checkpoint is dropped).
-    assert train_steps(run) == list(range(500, 30001, 500))
+    assert train_steps(run) == list(range(500, 8001, 500))
     assert "stopped (Ctrl-C or SIGTERM) with a checkpoint; retried" in (out / "study.md").read_text()

@@ -90,6 +90,7 @@ def config(run_dir) -> dict:
     return json.loads((Path(run_dir) / "config.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_user_module_env_trains_evaluates_records_plots_and_reports(here):
     ok(drlab("train", "ppo", "corridor:Corridor-v0", *TINY, "--run-dir", "runs/c", cwd=here))
     saved = config(here / "runs/c")
@@ -102,6 +103,7 @@ def test_a_user_module_env_trains_evaluates_records_plots_and_reports(here):
     assert (here / "runs/c/report.html").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_user_package_env_resumes_and_needs_its_module_wherever_it_is_rebuilt(here):
     ok(drlab("train", "ppo", "Corridor-v0", "--env-package", "corridor", *TINY, "--run-dir", "runs/p", cwd=here))
     saved = config(here / "runs/p")
@@ -117,6 +119,7 @@ def test_a_user_package_env_resumes_and_needs_its_module_wherever_it_is_rebuilt(
                    "No module named 'corridor'")
 
 
+@pytest.mark.slow
 def test_an_env_the_caller_registered_is_recorded_for_the_commands_after(tmp_path, monkeypatch):
     # drlab.train after `import api_corridor`: the module of the env's entry point lands in config.json.
     import drlab as api
@@ -132,6 +135,7 @@ def test_an_env_the_caller_registered_is_recorded_for_the_commands_after(tmp_pat
     assert api.load(run.dir).config.env_packages == ("api_corridor",)
 
 
+@pytest.mark.slow
 def test_a_two_point_sweep_imports_the_module_in_every_worker(here):
     out = here / "sweep"
     ok(drlab("sweep", "ppo", "corridor:Corridor-v0", "--set", "lr=1e-3,3e-4", "--seeds", "0", "--jobs", "2",
@@ -144,6 +148,7 @@ def test_a_two_point_sweep_imports_the_module_in_every_worker(here):
     ok(drlab("report", out, cwd=here))
 
 
+@pytest.mark.slow
 def test_a_module_that_does_not_import_or_register_the_id_is_one_line(here):
     one_line_error(drlab("train", "ppo", "nowhere:Corridor-v0", *TINY, cwd=here),
                    "cannot import env module 'nowhere'", "ModuleNotFoundError", "No module named 'nowhere'")
@@ -159,6 +164,7 @@ def test_a_module_that_does_not_import_or_register_the_id_is_one_line(here):
     assert not (here / "runs").exists()
 
 
+@pytest.mark.slow
 def test_the_env_checker_refuses_a_broken_env_in_one_line(here):
     # reset() returns an observation outside the declared space: Gymnasium's env checker says so.
     broken = CORRIDOR.replace("{env_id}", "Broken-v0").replace("return self._obs(), {}", "return self._obs() * 2, {}")

@@ -93,7 +93,12 @@ class PolicyAgent(Memoryless):
     def __init__(self, net: ActorCritic, obs_space, device: torch.device, seed: int):
         self.net, self.obs_space, self.device = net, obs_space, device
         self.rng = np.random.default_rng(seed)
-        self.rows_of_batch: tuple[int, slice] | None = None  # set by a Ray runner (drlab.algos.runners)
+        self.rows_of_batch: tuple[int, slice] | None = None  # see act_as_rows
+
+    def act_as_rows(self, num_rows: int, rows: slice, rng) -> None:
+        """From now on act as ``rows`` of a batch of ``num_rows`` envs, drawing from ``rng`` (a Ray
+        runner's share of the learner's envs; ``rng`` draws for the whole batch and keeps the rows)."""
+        self.rows_of_batch, self.rng = (num_rows, rows), rng
 
     @torch.inference_mode()
     def outputs(self, obs: np.ndarray) -> np.ndarray:

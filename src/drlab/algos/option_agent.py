@@ -56,17 +56,18 @@ class OptionAgent:
     ``starts`` marks envs whose observation begins an episode: their option is chosen afresh.
     Greedy acting takes argmax decisions throughout (best option, terminate when beta >= 0.5,
     most likely action); otherwise options are chosen epsilon-greedily or by softmax over
-    Q_Omega, terminations sampled and actions sampled.
+    Q_Omega, terminations sampled and actions sampled; ``epsilon`` is the exploration rate of the
+    epsilon-greedy choice (None: the config's final one, ``eps_end``).
     """
 
     def __init__(self, net: OptionCriticNet, cfg: OptionChoiceSettings, obs_space, device: torch.device, rng: np.random.Generator):
         self.net, self.cfg, self.obs_space, self.device = net, cfg, obs_space, device
         self.rng = rng
         self.options = np.zeros(0, dtype=np.int64)  # sized on first use
-        self.epsilon = cfg.eps_end
 
     @torch.inference_mode()
-    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, greedy: bool = True, starts: np.ndarray | None = None,
+            epsilon: float | None = None) -> np.ndarray:
         q, beta, logits = self.net(obs_tensor(obs, self.device))
         q, beta, logits = q.cpu().numpy(), beta.cpu().numpy(), logits.cpu().numpy()
         n = len(obs)
@@ -78,7 +79,8 @@ class OptionAgent:
         ends = beta_now >= 0.5 if greedy else self.rng.random(n) < beta_now
         choose = starts | ends
         if choose.any():
-            self.options[choose] = self.choose_options(q[choose], greedy)
+            eps = self.cfg.eps_end if epsilon is None else epsilon
+            self.options[choose] = self.choose_options(q[choose], greedy, eps)
         option_logits = logits[np.arange(n), self.options]
         return option_logits.argmax(axis=1) if greedy else sample_categorical(option_logits, self.rng)
 
@@ -92,13 +94,13 @@ class OptionAgent:
         forked.options = self.options.copy()
         return forked
 
-    def choose_options(self, q: np.ndarray, greedy: bool) -> np.ndarray:
+    def choose_options(self, q: np.ndarray, greedy: bool, epsilon: float) -> np.ndarray:
         if greedy:
             return q.argmax(axis=1)
         if self.cfg.option_choice == "softmax":
             return sample_categorical(q / self.cfg.option_temperature, self.rng)
         options = q.argmax(axis=1)
-        explore = self.rng.random(len(q)) < self.epsilon
+        explore = self.rng.random(len(q)) < epsilon
         options[explore] = self.rng.integers(0, q.shape[1], int(explore.sum()))
         return options
 

@@ -325,10 +325,9 @@ def train_loop(run, learner: Learner) -> None:
     recent: list[tuple] = []
     clock = run.clock
     while run.running():
-        agent.epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step,
-                                        int(cfg.exploration_fraction * cfg.total_steps))
+        epsilon = linear_schedule(cfg.eps_start, cfg.eps_end, run.step, int(cfg.exploration_fraction * cfg.total_steps))
         clock.lap()
-        actions = agent.act(obs, greedy=False, starts=starts)
+        actions = agent.act(obs, greedy=False, starts=starts, epsilon=epsilon)
         options = agent.options.copy()
         clock.lap("inference")
         next_obs, rewards, terminated, truncated, info = run.envs.step(actions)
@@ -348,7 +347,7 @@ def train_loop(run, learner: Learner) -> None:
         if len(recent) >= cfg.update_interval:
             if after > cfg.learning_starts and len(buffer) >= max(cfg.batch_size, learner.refill):
                 metrics = learner.update(recent_batch(recent, next_obs, agent.device), run.step)
-                metrics.update(stats.metrics(), epsilon=agent.epsilon)
+                metrics.update(stats.metrics(), epsilon=epsilon)
             recent = []
         if crossings(before, after, cfg.target_update_interval):
             learner.sync_target()

@@ -103,8 +103,7 @@ class Runner:
         self.agent.load_state_dict(weights)
         generator = np.random.default_rng()
         generator.bit_generator.state = rng_state
-        self.agent.rng = RowsOfBatch(generator, self.cfg.num_envs, self.rows)
-        self.agent.rows_of_batch = (self.cfg.num_envs, self.rows)
+        self.agent.act_as_rows(self.cfg.num_envs, self.rows, RowsOfBatch(generator, self.cfg.num_envs, self.rows))
         space = self.envs.single_observation_space
         if self.rollout is None or self.rollout.length != length:
             self.rollout = rollout_for(self.agent, length, self.n)

@@ -53,10 +53,12 @@ class TuneSpec:
         return {**self.preset_values, **self.fixed, "env_packages": tuple(self.env_packages)}
 
     def space(self):
+        """The parameters searched: the space's, less those that --set fixes."""
         from drlab.algos import get_algo
         from drlab.tune.space import load_space
 
-        return load_space(self.algo, get_algo(self.algo).Config, self.space_text, self.space_where)
+        space = load_space(self.algo, get_algo(self.algo).Config, self.space_text, self.space_where)
+        return [p for p in space if p.name not in self.fixed]
 
     def trial_configs(self, settings: dict[str, Any], dirname: str) -> list[dict]:
         """The config.json of each of a trial's runs (one per seed), built and validated."""
