@@ -341,5 +341,5 @@ def test_an_update_with_no_new_transitions_is_not_a_divergence(tmp_path):
     """Option-Critic with one env updating every step: an autoreset step leaves its actor nothing to
     learn from; that is skipped, not a NaN loss."""
     result = drlab("train", "option-critic", "CartPole-v1", "--num-envs", "1", "--update-interval", "1",
-                   "--learning-starts", "100", "--total-steps", "1500", "--run-dir", tmp_path / "r", *QUICK)
+                   "--learning-starts", "100", "--total-steps", "600", "--run-dir", tmp_path / "r", *QUICK)
     assert result.returncode == 0, result.stderr

@@ -63,7 +63,7 @@ def test_option_critic_trains_on_frames_and_draws_its_options(tmp_path, env_id):
     run_dir = tmp_path / "run"
     result = drlab("train", "option-critic", env_id, "--total-steps", "96", "--learning-starts", "32",
                    "--batch-size", "8", "--update-interval", "2", "--buffer-size", "64", "--num-options", "3", "--log-interval", "32",
-                   "--max-episode-steps", "300",  # the evaluation, pictures and video play capped episodes
+                   "--max-episode-steps", "100",  # the evaluation, pictures and video play capped episodes
                    "--run-dir", run_dir, *SHORT[:-3], "--final-eval-episodes", "1", "--no-progress")
     assert result.returncode == 0, result.stderr
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
