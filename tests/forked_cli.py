@@ -35,6 +35,7 @@ for line in sys.stdin:
     sys.stdout.flush(), sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child: becomes `python -m drlab.cli ARGS`, then exits as that would
+        reply.close()  # the zygote's answers are not the child's to hold open (nor its own children's)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
