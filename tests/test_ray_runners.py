@@ -108,7 +108,7 @@ def test_a_killed_runner_is_replaced_and_training_goes_on(ray_address, tmp_path)
     run_dir = tmp_path / "run"
     train = subprocess.Popen(
         [sys.executable, "-m", "drlab.cli", "train", "a2c", "CartPole-v1", "--runners", "2", "--address", ray_address,
-         "--total-steps", "40000", "--eval-interval", "0", "--final-eval-episodes", "5", "--log-interval", "1000",
+         "--total-steps", "16000", "--eval-interval", "0", "--final-eval-episodes", "5", "--log-interval", "1000",
          "--no-progress", "--run-dir", str(run_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -130,7 +130,7 @@ def test_a_killed_runner_is_replaced_and_training_goes_on(ray_address, tmp_path)
     assert "Traceback" not in stderr
     assert "restarted with the current weights on fresh episodes, its partial rollout dropped" in stderr
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 40000
+    assert summary["steps"] == 16000
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("perf/runner_restarts") == 1 for r in records)
     assert any("perf/runner_wait_fraction" in r for r in records)

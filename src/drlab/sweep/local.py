@@ -9,6 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from drlab.sweep.backend import RETRIES, SweepInterrupted, failed_outcome, run_point
+from drlab.workers import wait_for_driver_exit, worker_context
 
 ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
 _IDLE = None  # in a worker: a threading.Event, set while no point is training
@@ -23,7 +24,7 @@ def run_point_in_worker(algo: str, config: dict) -> dict:
         _IDLE.set()
 
 
-def _worker_init(sweep_pid: int) -> None:
+def _worker_init() -> None:
     # An idle worker ignores Ctrl-C (no traceback from the pool); a training worker gets the
     # runner's handler, which stops at the end of the step and writes a checkpoint.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -31,15 +32,13 @@ def _worker_init(sweep_pid: int) -> None:
     global _IDLE
     _IDLE = threading.Event()
     _IDLE.set()
-    threading.Thread(target=_stop_when_orphaned, args=(sweep_pid,), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, daemon=True).start()
 
 
-def _stop_when_orphaned(sweep_pid: int) -> None:
+def _stop_when_orphaned() -> None:
     """A worker whose sweep process died (killed, not Ctrl-C) would otherwise train on with nobody
     to report to, holding a core for hours: stop it like a Ctrl-C, then exit."""
-    import time
-    while os.getppid() == sweep_pid:
-        time.sleep(1.0)
+    wait_for_driver_exit()
     os.kill(os.getpid(), signal.SIGINT)  # a training point stops at the end of its step, with a checkpoint
     _IDLE.wait(ORPHAN_GRACE_S)
     os._exit(1)
@@ -50,19 +49,18 @@ STOP_GRACE_S = (3.0, 30.0)  # wait for workers to stop on their own, then after 
 
 def run_local(points: list[tuple[str, dict]], jobs: int, on_result=None, echo=print) -> list[dict]:
     """The local backend (see drlab.sweep.backend for the contract): at most ``jobs`` processes
-    ("spawn" context) at once. On Ctrl-C, pending points are cancelled and running ones stop at the
+    (drlab.workers: forked from a forkserver that imported the training stack) at once. On Ctrl-C, pending points are cancelled and running ones stop at the
     end of their step with a checkpoint. A point whose worker dies runs again, resuming from its
     last checkpoint, up to ``RETRIES`` times."""
-    import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     outcomes: list[dict | None] = [None] * len(points)
     attempts = [0] * len(points)
     workers = max(1, min(jobs, len(points)))
+    context = worker_context()
 
     def new_pool():
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
 
     def submit(i: int) -> None:
         nonlocal executor

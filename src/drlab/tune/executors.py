@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from drlab.workers import wait_for_driver_exit, worker_context
+
 STOP_GRACE_S = 60.0  # time for a running trial to stop with a checkpoint after the driver's SIGINT
 ORPHAN_GRACE_S = 60.0  # an orphaned worker's time to stop with a checkpoint before it exits anyway
 
@@ -32,11 +34,11 @@ def run_payload(payload) -> dict:
             report.close()
 
 
-def _trial_process(conn, payload, driver_pid: int) -> None:
+def _trial_process(conn, payload) -> None:
     # A session of its own: a terminal's Ctrl-C reaches the driver only, which passes one SIGINT on (a
     # second one would interrupt a checkpoint being written).
     os.setsid()
-    threading.Thread(target=_stop_when_orphaned, args=(driver_pid,), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, daemon=True).start()
     outcome = run_payload(payload)
     try:
         conn.send(outcome)
@@ -44,11 +46,10 @@ def _trial_process(conn, payload, driver_pid: int) -> None:
         pass  # the driver is gone
 
 
-def _stop_when_orphaned(driver_pid: int) -> None:
+def _stop_when_orphaned() -> None:
     """A worker whose driver died (SIGKILL) stops its run as after a Ctrl-C (a checkpoint, which the
     trial's retry continues from) instead of training on for nobody."""
-    while os.getppid() == driver_pid:
-        time.sleep(1.0)
+    wait_for_driver_exit()
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(ORPHAN_GRACE_S)
     os._exit(1)
@@ -56,15 +57,13 @@ def _stop_when_orphaned(driver_pid: int) -> None:
 
 class LocalExecutor:
     def __init__(self, jobs: int):
-        import multiprocessing
-
         self.width = jobs
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = worker_context("drlab.tune.trial", "optuna")
         self._workers: dict[int, tuple] = {}  # key -> (process, receiving end)
 
     def start(self, key: int, payload) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=_trial_process, args=(send, payload, os.getpid()), name=f"trial-{key}")
+        process = self._ctx.Process(target=_trial_process, args=(send, payload), name=f"trial-{key}")
         process.start()
         send.close()
         self._workers[key] = (process, receive)
