@@ -4,8 +4,12 @@ Every drlab command that trains imports PyTorch, Gymnasium and, to build an opti
 3-5 s a process on a slow 2-core machine, more than most of the tests' runs take. A zygote process
 imports them once per test worker and forks a child for each command. The child is a process of its
 own (its own pid, working directory, environment, standard streams, signal handlers and exit status)
-and runs the same `drlab.cli.main` as `python -m drlab.cli`, through the interpreter's own exit (an
+and runs the same `drlab.cli.main` as the `drlab` console script, through the interpreter's own exit (an
 uncaught exception prints its traceback and exits 1); only the imports happened before it started.
+
+The child's import path is the console script's (its first entry is the script's directory, not the
+current directory as under `python -m`): a user's module in the working directory is importable only
+where drlab itself makes it so.
 
 The zygote imports modules and runs nothing: no thread pool exists yet when it forks. Commands that
 need another import system or environment at their start (test_cli.drlab's ``refuse`` and ``env``)
@@ -29,12 +33,14 @@ import json, os, sys
 import gymnasium, torch, torch._dynamo  # what every training command imports (the optimizers: torch._dynamo)
 import drlab.cli, drlab.envs, drlab.run.runner
 
+sys.path[0] = os.path.dirname(sys.executable)  # `python -c` put the current directory there; the console script its own
+
 reply = os.fdopen(os.dup(1), "w", buffering=1)
 for line in sys.stdin:
     request = json.loads(line)
     sys.stdout.flush(), sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:  # the child: becomes `python -m drlab.cli ARGS`, then exits as that would
+    if pid == 0:  # the child: becomes `drlab ARGS`, then exits as that would
         reply.close()  # the zygote's answers are not the child's to hold open (nor its own children's)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

@@ -1,9 +1,10 @@
-"""Environments by id from anywhere, through the real `drlab` console script: a user's module
+"""Environments by id from anywhere, through the real `drlab` command line (tests/forked_cli.py): a user's module
 (MODULE:ENV_ID, or --env-package) imported by train and by everything that rebuilds the run from
 config.json (eval, record, plot, report, resume, sweep points, Ray runners and tasks), one line for a
 module that does not import or does not register the id, and Gymnasium's env checker before training."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from forked_cli import run_drlab
 
 SCRIPT = Path(sys.executable).with_name("drlab")
 # The console script, whose sys.path (unlike `python -m`'s) does not hold the current directory.
@@ -61,6 +64,11 @@ TINY = ["--total-steps", "256", "--n-steps", "64", "--batch-size", "64", "--n-ep
 
 
 def drlab(*args, cwd):
+    """The console script in a process of its own: a child forked from a process that imported drlab
+    already, with the console script's import path (tests/forked_cli.py; DRLAB_TESTS_NO_FORK=1 starts
+    the script itself)."""
+    if not os.environ.get("DRLAB_TESTS_NO_FORK"):
+        return run_drlab(args, cwd=cwd)
     return subprocess.run([*DRLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
