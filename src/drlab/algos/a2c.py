@@ -21,9 +21,6 @@ VARIANTS = {
 }
 
 
-# A config.json written before a setting existed gets the value that run had in effect.
-
-
 @dataclass
 class Config(on_policy.OnPolicyConfig):
     n_steps: int = 5
