@@ -47,6 +47,26 @@ def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
             study.tell(trial, 0.0)
 
 
+BENCHMARK_SPACES = sorted((Path(__file__).parent.parent / "benchmarks" / "spaces").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", BENCHMARK_SPACES, ids=[p.stem for p in BENCHMARK_SPACES])
+def test_the_benchmarks_narrowed_spaces_build_valid_configs_for_their_env(path):
+    """benchmarks/spaces/ALGO-ENV.toml: the spaces the presets' studies used, still valid for drlab tune."""
+    from drlab.config import build_config, field_types, preset_overrides
+
+    algo = next(a for a in sorted(ALGORITHMS, key=len, reverse=True) if path.stem.startswith(a + "-"))
+    env_id = path.stem.removeprefix(algo + "-")
+    config_cls = get_algo(algo).Config
+    space = load_space(algo, config_cls, *space_source(algo, path))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        settings = sample(trial, space, {}, field_types(config_cls))
+        build_config(config_cls, env_id, {**preset_overrides(algo, env_id, 'default'), **settings}).validate()
+        study.tell(trial, 0.0)
+
+
 @pytest.mark.parametrize("text, message", [
     ("[lrr]\nlow = 1e-4\nhigh = 1e-2", "unknown setting for dqn (did you mean lr?)"),
     ("[lr]\nlow = 1e-2\nhigh = 1e-4", "low (0.01) must be below high (0.0001)"),
