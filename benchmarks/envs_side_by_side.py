@@ -22,7 +22,7 @@ total_steps, under the same stop rule where the preset has one: the FrozenLake, 
 presets stop once a periodic greedy evaluation reaches a bar (stop_threshold, over eval_episodes
 every eval_interval env steps), and SB3 then gets EvalCallback + StopTrainingOnRewardThreshold with
 the same numbers. Both are then scored the same way: the mean raw return of N greedy episodes
-(FrozenLake: N = 1000, so the score is the success rate; highway: 50; else 100) on fresh episodes.
+(FrozenLake: N = 1000, so the score is the success rate; highway and MuJoCo: 50 and 10; else 100) on fresh episodes.
 Wall time is training with its periodic evaluations (drlab: summary.json's train_seconds; SB3:
 model.learn() with its callback), on one torch thread each.
 
@@ -427,7 +427,7 @@ def write(results: dict, out: Path) -> None:
         f"drlab presets against Stable-Baselines3, same budget, same seeds, alternating, each run in a fresh "
         f"process; `python benchmarks/envs_side_by_side.py`, last written {time.strftime('%Y-%m-%d %H:%M')} on "
         f"{platform.machine()} with {os.cpu_count()} cores. Score: mean raw return of greedy episodes after "
-        f"training (FrozenLake: 1000 episodes, so the success rate; highway: 50; else 100). Wall: training "
+        f"training (FrozenLake: 1000 episodes, so the success rate; highway: 50; MuJoCo: 10; else 100). Wall: training "
         f"with its periodic evaluations, one torch thread. Budget: the preset's total_steps for both unless the "
         f"budget column says less (`--steps`); where the "
         f"preset stops on a periodic greedy evaluation, SB3 stops on the same one (EvalCallback). Medians over "
