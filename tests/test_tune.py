@@ -32,7 +32,7 @@ def tune_command(*args) -> list[str]:
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
-    from drlab.config import build_config, field_types
+    from drlab.config import field_types
 
     config_cls = get_algo(algo).Config
     space = load_space(algo, config_cls, *space_source(algo, None))
@@ -40,11 +40,18 @@ def test_every_algorithm_has_a_search_space_that_builds_valid_configs(algo):
     study = optuna.create_study(sampler=sampler)
     variants = [{}, *({"replay": r} for r in ("per",) if "replay" in field_types(config_cls))]
     for base in variants:  # conditional settings (PER's alpha) sampled too
-        for _ in range(20):
-            trial = study.ask()
-            settings = sample(trial, space, base, field_types(config_cls))
-            build_config(config_cls, "CartPole-v1", {**base, **settings}).validate()
-            study.tell(trial, 0.0)
+        sample_valid_configs(study, config_cls, space, "CartPole-v1", base)
+
+
+def sample_valid_configs(study, config_cls, space, env_id: str, base: dict, trials: int = 20) -> None:
+    """Sample ``trials`` settings from ``space`` on top of ``base``; each must build a valid config."""
+    from drlab.config import build_config, field_types
+
+    for _ in range(trials):
+        trial = study.ask()
+        settings = sample(trial, space, base, field_types(config_cls))
+        build_config(config_cls, env_id, {**base, **settings}).validate()
+        study.tell(trial, 0.0)
 
 
 BENCHMARK_SPACES = sorted((Path(__file__).parent.parent / "benchmarks" / "spaces").glob("*.toml"))
@@ -53,18 +60,14 @@ BENCHMARK_SPACES = sorted((Path(__file__).parent.parent / "benchmarks" / "spaces
 @pytest.mark.parametrize("path", BENCHMARK_SPACES, ids=[p.stem for p in BENCHMARK_SPACES])
 def test_the_benchmarks_narrowed_spaces_build_valid_configs_for_their_env(path):
     """benchmarks/spaces/ALGO-ENV.toml: the spaces the presets' studies used, still valid for drlab tune."""
-    from drlab.config import build_config, field_types, preset_overrides
+    from drlab.config import preset_overrides
 
     algo = next(a for a in sorted(ALGORITHMS, key=len, reverse=True) if path.stem.startswith(a + "-"))
     env_id = path.stem.removeprefix(algo + "-")
     config_cls = get_algo(algo).Config
     space = load_space(algo, config_cls, *space_source(algo, path))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(20):
-        trial = study.ask()
-        settings = sample(trial, space, {}, field_types(config_cls))
-        build_config(config_cls, env_id, {**preset_overrides(algo, env_id, 'default'), **settings}).validate()
-        study.tell(trial, 0.0)
+    sample_valid_configs(study, config_cls, space, env_id, preset_overrides(algo, env_id, "default"))
 
 
 @pytest.mark.parametrize("text, message", [
