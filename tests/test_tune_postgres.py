@@ -79,7 +79,7 @@ def test_two_processes_share_a_study_and_the_killed_ones_trial_is_run_again(post
         out, err = first.communicate(timeout=600)
     except subprocess.TimeoutExpired:
         first.kill()
-        pytest.fail(f"the surviving process never finished: {first.communicate()[1][-2000:]}")
+        pytest.fail(f"the surviving process never finished: {first.communicate(timeout=60)[1][-2000:]}")
     assert first.returncode == 0, err
     assert "(attempt 2, after trial" in out  # the first process took over the dead one's trial
 
