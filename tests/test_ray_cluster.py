@@ -6,10 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import train_steps
+from conftest import train_steps, wait_for
 from ray.cluster_utils import Cluster
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
@@ -37,10 +36,7 @@ def test_a_point_on_a_lost_node_is_rescheduled_and_resumed(tmp_path):
              "--backend", "ray", "--address", cluster.address],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         run_dir = out / "s0"
-        deadline = time.monotonic() + 120
-        while not (run_dir / "checkpoints" / "latest.pt").exists():
-            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()[1][-2000:]
-            time.sleep(0.2)
+        wait_for((run_dir / "checkpoints" / "latest.pt").exists, sweep, "the point's first checkpoint")
         worker = json.loads((run_dir / "lock").read_text())["pid"]
         [busy] = [node for node in nodes if raylet_pid(node) == parent_pid(worker)]
         cluster.remove_node(busy, allow_graceful=False)
